@@ -1,0 +1,297 @@
+//! The finding: one OCSF Detection Finding (`class_uid` 2004) per alert, serialised as one JSON
+//! line. Every timestamp derives from event time; the uid from detector id, key and window start,
+//! so replaying the same input yields the same findings byte for byte.
+
+use serde::Serialize;
+
+use crate::detect::field::display_key;
+use crate::detect::spec::{Detector, References};
+use crate::detect::Candidate;
+use crate::event::{Event, Millis, Origin, Str};
+use crate::time::format_rfc3339;
+
+pub const OCSF_VERSION: &str = "1.4.0";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub class_uid: u32,
+    pub class_name: &'static str,
+    pub category_uid: u32,
+    pub category_name: &'static str,
+    pub activity_id: u32,
+    pub activity_name: &'static str,
+    pub type_uid: u32,
+    pub severity_id: u8,
+    pub severity: &'static str,
+    pub status_id: u32,
+    pub status: &'static str,
+    pub time: Millis,
+    pub time_dt: String,
+    pub start_time: Millis,
+    pub end_time: Millis,
+    pub message: String,
+    pub metadata: Metadata,
+    pub finding_info: FindingInfo,
+    pub actor: OcsfActor,
+    pub evidences: Vec<Evidence>,
+    pub unmapped: Unmapped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub version: &'static str,
+    pub product: Product,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Product {
+    pub name: &'static str,
+    pub vendor_name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingInfo {
+    pub uid: String,
+    pub title: String,
+    pub desc: String,
+    pub types: Vec<&'static str>,
+    pub analytic: Analytic,
+    pub first_seen_time: Millis,
+    pub last_seen_time: Millis,
+    pub related_events_count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Analytic {
+    pub uid: String,
+    pub name: String,
+    pub type_id: u32,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OcsfActor {
+    pub user: OcsfUser,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OcsfUser {
+    pub uid: Str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Str>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_uid: Option<Str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub uid: Str,
+}
+
+/// One contributing event (OCSF Evidence Artifacts), with its source position.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub actor: OcsfActor,
+    pub api: Api,
+    pub src_endpoint: Endpoint,
+    pub data: EvidenceData,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Api {
+    pub operation: Str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: Str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// the logged source when it is not an address (`lambda.amazonaws.com`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<Str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceData {
+    pub time: Millis,
+    pub time_dt: String,
+    pub format: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_uid: Option<Str>,
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Str>,
+    pub origin: Origin,
+}
+
+/// bypassd's own fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unmapped {
+    pub detector: String,
+    pub family: &'static str,
+    pub kind: &'static str,
+    pub key: String,
+    pub note: String,
+    pub count: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub distinct_values: Vec<Str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialRef>,
+    pub references: References,
+    pub evidence_truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialRef {
+    pub id: Str,
+    pub kind: &'static str,
+}
+
+/// The finding uid: a stable hash of detector id, key and window start.
+pub fn finding_uid(detector: &str, key: &str, window_start: Millis) -> String {
+    let mut buf = Vec::with_capacity(detector.len() + key.len() + 10);
+    buf.extend_from_slice(detector.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(key.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(&window_start.to_be_bytes());
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&buf))
+}
+
+fn user(ev: &Event) -> OcsfUser {
+    OcsfUser {
+        uid: ev.actor.id.clone(),
+        name: ev.actor.name.clone(),
+        kind: ev.actor.kind.name(),
+        credential_uid: ev.credential.as_ref().map(|c| c.id.clone()),
+        account: ev.actor.account.clone().map(|uid| Account { uid }),
+    }
+}
+
+fn evidence(ev: &Event) -> Evidence {
+    Evidence {
+        actor: OcsfActor { user: user(ev) },
+        api: Api {
+            operation: ev.action.name.clone(),
+            service: ev.action.service.clone().map(|name| Service { name }),
+        },
+        src_endpoint: Endpoint {
+            ip: ev.source.ip.map(|ip| ip.to_string()),
+            name: if ev.source.ip.is_none() {
+                ev.source.raw.clone()
+            } else {
+                None
+            },
+            network: ev.source.network.clone(),
+            user_agent: ev.source.user_agent.clone(),
+        },
+        data: EvidenceData {
+            time: ev.time,
+            time_dt: format_rfc3339(ev.time),
+            format: ev.format.name(),
+            event_uid: ev.id.clone(),
+            outcome: ev.action.outcome.name(),
+            resource: ev.action.resource.clone(),
+            origin: ev.origin.clone(),
+        },
+    }
+}
+
+impl Finding {
+    pub fn new(spec: &Detector, c: Candidate) -> Finding {
+        let last = c.evidence.last().expect("a candidate has evidence");
+        let uid = finding_uid(&spec.id, &c.key, c.window_start);
+        let truncated = c.count > c.evidence.len() as u64;
+        let credential = last.credential.as_ref().map(|cr| CredentialRef {
+            id: cr.id.clone(),
+            kind: cr.kind.name(),
+        });
+        Finding {
+            class_uid: 2004,
+            class_name: "Detection Finding",
+            category_uid: 2,
+            category_name: "Findings",
+            activity_id: 1,
+            activity_name: "Create",
+            type_uid: 200401,
+            severity_id: spec.severity.id(),
+            severity: spec.severity.caption(),
+            status_id: 1,
+            status: "New",
+            time: c.end,
+            time_dt: format_rfc3339(c.end),
+            start_time: c.start,
+            end_time: c.end,
+            message: format!("{}: {}", spec.title, c.note),
+            metadata: Metadata {
+                version: OCSF_VERSION,
+                product: Product {
+                    name: "bypassd",
+                    vendor_name: "bypassd",
+                    version: env!("CARGO_PKG_VERSION"),
+                },
+            },
+            finding_info: FindingInfo {
+                uid,
+                title: spec.title.clone(),
+                desc: spec.description.trim().to_string(),
+                types: vec![spec.family.name()],
+                analytic: Analytic {
+                    uid: spec.id.clone(),
+                    name: spec.title.clone(),
+                    type_id: 1,
+                    kind: "Rule",
+                },
+                first_seen_time: c.start,
+                last_seen_time: c.end,
+                related_events_count: c.count,
+            },
+            actor: OcsfActor { user: user(last) },
+            evidences: c.evidence.iter().map(|e| evidence(e)).collect(),
+            unmapped: Unmapped {
+                detector: spec.id.clone(),
+                family: spec.family.name(),
+                kind: spec.kind.name(),
+                key: display_key(&c.key),
+                note: c.note,
+                count: c.count,
+                distinct_values: c.values,
+                credential,
+                references: spec.references.clone(),
+                evidence_truncated: truncated,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_is_stable_and_depends_on_every_part() {
+        let a = finding_uid("d", "k", 1);
+        assert_eq!(a, finding_uid("d", "k", 1));
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, finding_uid("d", "k", 2));
+        assert_ne!(a, finding_uid("d", "k2", 1));
+        assert_ne!(finding_uid("ab", "c", 1), finding_uid("a", "bc", 1));
+    }
+}

@@ -1,0 +1,3 @@
+//! Alerts: the finding record (OCSF Detection Finding) built from a detector's candidate.
+
+pub mod finding;

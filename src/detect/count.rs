@@ -1,0 +1,185 @@
+//! `event_count` and `value_count`: sliding event-time windows per group-by key.
+//!
+//! Each key keeps the times (and counted values) of its events inside `timespan` of its newest
+//! event. Events that are late but still inside that span join the window in time order; older
+//! ones are counted in `too_late`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::field::{display_key, group_key};
+use super::keyed::{Keyed, LastSeen};
+use super::spec::{Detector, Kind};
+use super::{Candidate, StateSize};
+use crate::event::{Event, Millis, Str};
+
+pub struct CountState {
+    keys: Keyed<KeyWindow>,
+    last_sweep: Millis,
+    pub too_late: u64,
+    pub suppressed: u64,
+}
+
+#[derive(Default)]
+struct KeyWindow {
+    /// (time, counted value) of every event in the window, time-ordered
+    times: VecDeque<(Millis, Option<Str>)>,
+    /// value_count: per distinct value, how many window events carry it and the latest of them
+    values: HashMap<Str, (u32, Arc<Event>)>,
+    /// event_count: the latest events, for evidence
+    recent: VecDeque<Arc<Event>>,
+    newest: Millis,
+    /// after a finding, further ones for this key are suppressed (counted) until this time
+    quiet_until: Millis,
+}
+
+impl LastSeen for KeyWindow {
+    fn last_seen(&self) -> Millis {
+        self.newest
+    }
+}
+
+impl CountState {
+    pub fn new(max_keys: usize) -> CountState {
+        CountState {
+            keys: Keyed::new(max_keys),
+            last_sweep: Millis::MIN,
+            too_late: 0,
+            suppressed: 0,
+        }
+    }
+
+    pub fn size(&self) -> StateSize {
+        StateSize {
+            keys: self.keys.len(),
+            evicted: self.keys.evicted(),
+        }
+    }
+
+    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>, _late: bool, out: &mut Vec<Candidate>) {
+        let (group_by, value_field, timespan, gte) = match &spec.kind {
+            Kind::EventCount { group_by, timespan, gte } => (group_by, None, *timespan, *gte),
+            Kind::ValueCount { group_by, field, timespan, gte, .. } => {
+                (group_by, Some(*field), *timespan, *gte)
+            }
+            _ => unreachable!("count state belongs to count detectors"),
+        };
+        if !spec.selection.matches(ev) {
+            return;
+        }
+        let value = match value_field {
+            Some(f) => match f.get(ev) {
+                Some(v) => Some(Str::from(v.as_ref())),
+                None => return,
+            },
+            None => None,
+        };
+        let Some(key) = group_key(group_by, ev) else {
+            return;
+        };
+        let w = self.keys.get_or_insert(&key, || KeyWindow {
+            newest: ev.time,
+            quiet_until: Millis::MIN,
+            ..KeyWindow::default()
+        });
+        if ev.time < w.newest.saturating_sub(timespan) {
+            self.too_late += 1;
+            return;
+        }
+        let at = w.times.partition_point(|(t, _)| *t <= ev.time);
+        w.times.insert(at, (ev.time, value.clone()));
+        w.newest = w.newest.max(ev.time);
+        if let Some(v) = value {
+            let slot = w.values.entry(v).or_insert_with(|| (0, ev.clone()));
+            slot.0 += 1;
+            if ev.time >= slot.1.time {
+                slot.1 = ev.clone();
+            }
+        } else {
+            w.recent.push_back(ev.clone());
+            if w.recent.len() > spec.max_evidence {
+                w.recent.pop_front();
+            }
+        }
+        let horizon = w.newest.saturating_sub(timespan);
+        while let Some((t, v)) = w.times.front() {
+            if *t >= horizon {
+                break;
+            }
+            if let Some(v) = v {
+                if let Some(slot) = w.values.get_mut(v.as_str()) {
+                    slot.0 -= 1;
+                    if slot.0 == 0 {
+                        w.values.remove(v.as_str());
+                    }
+                }
+            }
+            w.times.pop_front();
+        }
+        let reached = match value_field {
+            Some(_) => w.values.len() as u64,
+            None => w.times.len() as u64,
+        };
+        if reached >= gte {
+            if ev.time < w.quiet_until {
+                self.suppressed += 1;
+                return;
+            }
+            w.quiet_until = ev.time.saturating_add(spec.suppress);
+            out.push(candidate(spec, &key, w, value_field.is_some(), timespan));
+        }
+    }
+
+    pub fn on_watermark(&mut self, spec: &Detector, wm: Millis) {
+        let timespan = match &spec.kind {
+            Kind::EventCount { timespan, .. } | Kind::ValueCount { timespan, .. } => *timespan,
+            _ => return,
+        };
+        if wm.saturating_sub(self.last_sweep) < timespan.max(crate::time::MINUTE) {
+            return;
+        }
+        self.last_sweep = wm;
+        let horizon = wm.saturating_sub(timespan);
+        self.keys.retain(|w| w.newest >= horizon);
+    }
+}
+
+fn candidate(spec: &Detector, key: &Str, w: &KeyWindow, distinct: bool, timespan: Millis) -> Candidate {
+    let start = w.times.front().map_or(w.newest, |(t, _)| *t);
+    let (evidence, values, note) = if distinct {
+        let mut latest: Vec<&Arc<Event>> = w.values.values().map(|(_, e)| e).collect();
+        latest.sort_by(|a, b| (a.time, a.origin.to_string()).cmp(&(b.time, b.origin.to_string())));
+        let mut values: Vec<Str> = w.values.keys().cloned().collect();
+        values.sort();
+        let note = format!(
+            "{} distinct values of {} for {} within {}",
+            values.len(),
+            match &spec.kind {
+                Kind::ValueCount { field, .. } => field.name(),
+                _ => "",
+            },
+            display_key(key),
+            humantime::format_duration(std::time::Duration::from_millis(timespan as u64)),
+        );
+        let ev = latest.into_iter().take(spec.max_evidence).cloned().collect();
+        (ev, values, note)
+    } else {
+        let note = format!(
+            "{} events for {} within {}",
+            w.times.len(),
+            display_key(key),
+            humantime::format_duration(std::time::Duration::from_millis(timespan as u64)),
+        );
+        (w.recent.iter().cloned().collect(), Vec::new(), note)
+    };
+    Candidate {
+        key: key.clone(),
+        window_start: start,
+        start,
+        end: w.newest,
+        evidence,
+        count: w.times.len() as u64,
+        values,
+        note,
+    }
+}

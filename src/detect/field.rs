@@ -1,0 +1,309 @@
+//! Event fields that detectors can name (`credential.id`, `source.network`, ...) and the
+//! selections built from them (`match:` blocks, Sigma-style `field|modifier: value`).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::event::Event;
+
+/// A field of the normalised event, by its name in detector files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Format,
+    ActorId,
+    ActorName,
+    ActorKind,
+    ActorRole,
+    ActorAccount,
+    ActorType,
+    CredentialId,
+    CredentialKind,
+    SessionId,
+    Mfa,
+    SourceIp,
+    SourceRaw,
+    SourceNetwork,
+    UserAgent,
+    ActionName,
+    ActionService,
+    ActionResource,
+    ActionOutcome,
+    ActionReadOnly,
+    ActionError,
+    AssumedRole,
+    AssumedSession,
+    Region,
+    Ticket,
+}
+
+const NAMES: &[(&str, Field)] = &[
+    ("format", Field::Format),
+    ("actor.id", Field::ActorId),
+    ("actor.name", Field::ActorName),
+    ("actor.kind", Field::ActorKind),
+    ("actor.role", Field::ActorRole),
+    ("actor.account", Field::ActorAccount),
+    ("actor.type", Field::ActorType),
+    ("credential.id", Field::CredentialId),
+    ("credential.kind", Field::CredentialKind),
+    ("session.id", Field::SessionId),
+    ("mfa", Field::Mfa),
+    ("source.ip", Field::SourceIp),
+    ("source.raw", Field::SourceRaw),
+    ("source.network", Field::SourceNetwork),
+    ("source.user_agent", Field::UserAgent),
+    ("action.name", Field::ActionName),
+    ("action.service", Field::ActionService),
+    ("action.resource", Field::ActionResource),
+    ("action.outcome", Field::ActionOutcome),
+    ("action.read_only", Field::ActionReadOnly),
+    ("action.error", Field::ActionError),
+    ("assumed.role", Field::AssumedRole),
+    ("assumed.session_name", Field::AssumedSession),
+    ("region", Field::Region),
+    ("ticket", Field::Ticket),
+];
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+impl Field {
+    pub fn parse(name: &str) -> Result<Field, String> {
+        NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+            .ok_or_else(|| {
+                let valid: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+                format!("unknown field {name:?} (valid: {})", valid.join(", "))
+            })
+    }
+
+    pub fn name(self) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .expect("every field is named")
+    }
+
+    /// The field's value on `ev`, or `None` when the event does not carry it.
+    pub fn get(self, ev: &Event) -> Option<Cow<'_, str>> {
+        fn b(s: &str) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(s))
+        }
+        fn opt(s: &Option<crate::event::Str>) -> Option<Cow<'_, str>> {
+            s.as_deref().map(Cow::Borrowed)
+        }
+        match self {
+            Field::Format => b(ev.format.name()),
+            Field::ActorId => b(&ev.actor.id),
+            Field::ActorName => opt(&ev.actor.name),
+            Field::ActorKind => b(ev.actor.kind.name()),
+            Field::ActorRole => opt(&ev.actor.role),
+            Field::ActorAccount => opt(&ev.actor.account),
+            Field::ActorType => opt(&ev.actor.vendor_type),
+            Field::CredentialId => ev.credential.as_ref().map(|c| Cow::Borrowed(c.id.as_str())),
+            Field::CredentialKind => ev.credential.as_ref().map(|c| Cow::Borrowed(c.kind.name())),
+            Field::SessionId => opt(&ev.session),
+            Field::Mfa => ev.mfa.map(|m| Cow::Borrowed(bool_str(m))),
+            Field::SourceIp => ev.source.ip.map(|ip| Cow::Owned(ip.to_string())),
+            Field::SourceRaw => opt(&ev.source.raw),
+            Field::SourceNetwork => opt(&ev.source.network),
+            Field::UserAgent => opt(&ev.source.user_agent),
+            Field::ActionName => b(&ev.action.name),
+            Field::ActionService => opt(&ev.action.service),
+            Field::ActionResource => opt(&ev.action.resource),
+            Field::ActionOutcome => b(ev.action.outcome.name()),
+            Field::ActionReadOnly => ev.action.read_only.map(|r| Cow::Borrowed(bool_str(r))),
+            Field::ActionError => opt(&ev.action.error),
+            Field::AssumedRole => ev.assumed.as_ref().map(|a| Cow::Borrowed(a.role.as_str())),
+            Field::AssumedSession => ev.assumed.as_ref().and_then(|a| a.session_name.as_deref().map(Cow::Borrowed)),
+            Field::Region => opt(&ev.region),
+            Field::Ticket => ev.tickets.first().map(|t| Cow::Borrowed(t.as_str())),
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a condition compares (Sigma's value modifiers). All string comparisons ignore ASCII case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Equals,
+    Contains,
+    StartsWith,
+    EndsWith,
+    /// the field is present (`true`) or absent (`false`)
+    Exists(bool),
+}
+
+/// One `field|modifier: value(s)` line: true when the field matches any of the values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cond {
+    pub field: Field,
+    pub op: Op,
+    /// lower-cased
+    pub values: Vec<String>,
+    pub negate: bool,
+}
+
+impl Cond {
+    /// Parse `field|modifier|not` and its values. Values are lower-cased here, once.
+    pub fn parse(key: &str, values: Vec<String>) -> Result<Cond, String> {
+        let mut parts = key.split('|');
+        let field = Field::parse(parts.next().unwrap_or_default())?;
+        let mut op = Op::Equals;
+        let mut negate = false;
+        for m in parts {
+            match m {
+                "contains" => op = Op::Contains,
+                "startswith" => op = Op::StartsWith,
+                "endswith" => op = Op::EndsWith,
+                "exists" => {
+                    let v = match values.as_slice() {
+                        [v] if v == "true" => true,
+                        [v] if v == "false" => false,
+                        _ => return Err(format!("{key}: exists takes true or false")),
+                    };
+                    op = Op::Exists(v);
+                }
+                "not" => negate = true,
+                other => {
+                    return Err(format!(
+                        "{key}: unknown modifier {other:?} (valid: contains, startswith, endswith, exists, not)"
+                    ))
+                }
+            }
+        }
+        if values.is_empty() {
+            return Err(format!("{key}: needs at least one value"));
+        }
+        Ok(Cond {
+            field,
+            op,
+            values: values.into_iter().map(|v| v.to_ascii_lowercase()).collect(),
+            negate,
+        })
+    }
+
+    pub fn matches(&self, ev: &Event) -> bool {
+        let value = self.field.get(ev);
+        let hit = match (self.op, value) {
+            (Op::Exists(want), v) => v.is_some() == want,
+            (_, None) => false,
+            (op, Some(v)) => self.values.iter().any(|want| compare(op, &v, want)),
+        };
+        hit != self.negate
+    }
+}
+
+fn compare(op: Op, have: &str, want: &str) -> bool {
+    let (h, w) = (have.as_bytes(), want.as_bytes());
+    match op {
+        Op::Equals => h.eq_ignore_ascii_case(w),
+        Op::StartsWith => h.len() >= w.len() && h[..w.len()].eq_ignore_ascii_case(w),
+        Op::EndsWith => h.len() >= w.len() && h[h.len() - w.len()..].eq_ignore_ascii_case(w),
+        Op::Contains => w.is_empty() || h.windows(w.len()).any(|s| s.eq_ignore_ascii_case(w)),
+        Op::Exists(_) => unreachable!("handled by the caller"),
+    }
+}
+
+/// All conditions must hold; an empty selection matches every event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection(pub Vec<Cond>);
+
+impl Selection {
+    pub fn matches(&self, ev: &Event) -> bool {
+        self.0.iter().all(|c| c.matches(ev))
+    }
+}
+
+/// The group-by key of `ev`: the fields' values joined by U+001F, or `None` when one is missing.
+pub fn group_key(fields: &[Field], ev: &Event) -> Option<crate::event::Str> {
+    match fields {
+        [] => Some(crate::event::Str::const_new("*")),
+        [one] => one.get(ev).map(|v| crate::event::Str::from(v.as_ref())),
+        many => {
+            let mut key = crate::event::Str::default();
+            for (i, f) in many.iter().enumerate() {
+                if i > 0 {
+                    key.push('\u{1f}');
+                }
+                key.push_str(&f.get(ev)?);
+            }
+            Some(key)
+        }
+    }
+}
+
+/// A group key as people read it: `a, b`.
+pub fn display_key(key: &str) -> String {
+    key.replace('\u{1f}', ", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Format, Origin, Source};
+    use std::sync::Arc;
+
+    fn ev() -> Event {
+        let mut e = Event::new(
+            0,
+            Format::Cloudtrail,
+            Origin::Inline {
+                test: Arc::from("t"),
+                index: 0,
+            },
+        );
+        e.actor.id = "arn:aws:iam::1:role/BreakGlassAdmin".into();
+        e.source = Source::from_raw(Some("10.1.2.3"), Some("aws-cli/2"));
+        e
+    }
+
+    fn cond(k: &str, v: &[&str]) -> Cond {
+        Cond::parse(k, v.iter().map(|s| s.to_string()).collect()).unwrap()
+    }
+
+    #[test]
+    fn modifiers_ignore_case() {
+        let e = ev();
+        assert!(cond("actor.id|contains", &["breakglass"]).matches(&e));
+        assert!(cond("actor.id|endswith", &["ADMIN"]).matches(&e));
+        assert!(cond("actor.id|startswith", &["arn:aws:iam"]).matches(&e));
+        assert!(!cond("actor.id", &["breakglassadmin"]).matches(&e));
+        assert!(cond("actor.id|contains|not", &["emergency"]).matches(&e));
+        assert!(cond("source.ip", &["10.1.2.3"]).matches(&e));
+        assert!(cond("credential.id|exists", &["false"]).matches(&e));
+        assert!(!cond("credential.id|exists", &["true"]).matches(&e));
+        assert!(!cond("credential.id", &["x"]).matches(&e), "absent field never equals");
+    }
+
+    #[test]
+    fn bad_names_list_the_valid_ones() {
+        let e = Cond::parse("actor.nmae", vec!["x".into()]).unwrap_err();
+        assert!(e.contains("actor.name"), "{e}");
+        let e = Cond::parse("actor.name|regex", vec!["x".into()]).unwrap_err();
+        assert!(e.contains("startswith"), "{e}");
+        assert!(Cond::parse("actor.name|exists", vec!["maybe".into()]).is_err());
+    }
+
+    #[test]
+    fn group_keys_need_every_field() {
+        let e = ev();
+        assert_eq!(group_key(&[Field::ActorId], &e).unwrap(), "arn:aws:iam::1:role/BreakGlassAdmin");
+        assert_eq!(group_key(&[Field::ActorId, Field::CredentialId], &e), None);
+        let k = group_key(&[Field::Format, Field::UserAgent], &e).unwrap();
+        assert_eq!(display_key(&k), "cloudtrail, aws-cli/2");
+    }
+}

@@ -1,0 +1,107 @@
+//! Per-key detector state with a hard cap: when full, the least recently seen tenth is evicted
+//! (and counted), oldest first, ties broken by key so eviction never depends on hash order.
+
+use std::collections::HashMap;
+
+use crate::event::{Millis, Str};
+
+/// State that knows when its key was last seen (event time).
+pub trait LastSeen {
+    fn last_seen(&self) -> Millis;
+}
+
+#[derive(Debug)]
+pub struct Keyed<V> {
+    map: HashMap<Str, V>,
+    max_keys: usize,
+    evicted: u64,
+}
+
+impl<V: LastSeen> Keyed<V> {
+    pub fn new(max_keys: usize) -> Keyed<V> {
+        Keyed {
+            map: HashMap::new(),
+            max_keys: max_keys.max(1),
+            evicted: 0,
+        }
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.map.get_mut(key)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    /// The state for `key`, created by `make` (evicting first when at the cap).
+    pub fn get_or_insert(&mut self, key: &Str, make: impl FnOnce() -> V) -> &mut V {
+        if !self.map.contains_key(key.as_str()) {
+            if self.map.len() >= self.max_keys {
+                self.evict_oldest();
+            }
+            self.map.insert(key.clone(), make());
+        }
+        self.map.get_mut(key.as_str()).expect("just inserted")
+    }
+
+    /// Drop every key for which `keep` is false (expired by event time; not counted as evictions).
+    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        self.map.retain(|_, v| keep(v));
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    fn evict_oldest(&mut self) {
+        let n = (self.max_keys / 10).max(1).min(self.map.len());
+        let mut ages: Vec<(Millis, Str)> = self
+            .map
+            .iter()
+            .map(|(k, v)| (v.last_seen(), k.clone()))
+            .collect();
+        ages.sort_unstable();
+        for (_, k) in ages.into_iter().take(n) {
+            self.map.remove(k.as_str());
+        }
+        self.evicted += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct S(Millis);
+    impl LastSeen for S {
+        fn last_seen(&self) -> Millis {
+            self.0
+        }
+    }
+
+    #[test]
+    fn cap_evicts_least_recently_seen_and_counts() {
+        let mut k: Keyed<S> = Keyed::new(3);
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            k.get_or_insert(&Str::from(*name), || S(i as Millis));
+        }
+        k.get_mut("a").unwrap().0 = 10;
+        k.get_or_insert(&Str::from("d"), || S(11));
+        assert_eq!(k.len(), 3);
+        assert_eq!(k.evicted(), 1);
+        assert!(k.get("b").is_none(), "b was the least recently seen");
+        assert!(k.get("a").is_some());
+        k.retain(|s| s.0 > 10);
+        assert_eq!(k.len(), 1);
+        assert_eq!(k.evicted(), 1, "expiry is not eviction");
+    }
+}

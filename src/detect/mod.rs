@@ -1,0 +1,146 @@
+//! Detectors: declarative specs (`spec`) compiled into running state machines, one module per
+//! kind. Detectors are pure and clock-free: they receive events in event-time order plus the
+//! watermark, and return candidate findings. Live mode and replay call the same code.
+
+pub mod absence;
+pub mod count;
+pub mod field;
+pub mod first_seen;
+pub mod keyed;
+pub mod load;
+pub mod selftest;
+pub mod spec;
+
+use std::sync::Arc;
+
+use crate::context::ApprovalStore;
+use crate::event::{Event, Millis, Str};
+use spec::{Detector, Kind};
+
+/// What a detector hands the engine; the engine suppresses repeats and builds the finding.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// the group-by key (U+001F between fields)
+    pub key: Str,
+    /// where the finding's window starts: with detector id and key, this makes the finding uid
+    pub window_start: Millis,
+    /// first and last contributing event times
+    pub start: Millis,
+    pub end: Millis,
+    /// contributing events, time-ordered, at most the detector's `max_evidence`
+    pub evidence: Vec<Arc<Event>>,
+    /// how many events contributed in all
+    pub count: u64,
+    /// distinct values counted (value_count), sorted
+    pub values: Vec<Str>,
+    /// one line of explanation
+    pub note: String,
+}
+
+/// Read-only context detectors may consult.
+pub struct Ctx<'a> {
+    pub approvals: &'a ApprovalStore,
+}
+
+/// Sizes a detector reports: tracked keys and evictions (for the summary and metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSize {
+    pub keys: usize,
+    pub evicted: u64,
+}
+
+enum State {
+    Single,
+    Count(count::CountState),
+    Absence(absence::AbsenceState),
+    FirstSeen(first_seen::FirstSeenState),
+}
+
+/// A detector with its state.
+pub struct Running {
+    pub spec: Arc<Detector>,
+    state: State,
+}
+
+impl Running {
+    pub fn new(spec: Arc<Detector>) -> Running {
+        let state = match &spec.kind {
+            Kind::Single => State::Single,
+            Kind::EventCount { .. } => State::Count(count::CountState::new(spec::DEFAULT_MAX_KEYS)),
+            Kind::ValueCount { max_keys, .. } => State::Count(count::CountState::new(*max_keys)),
+            Kind::Absence { max_keys, .. } => State::Absence(absence::AbsenceState::new(*max_keys)),
+            Kind::FirstSeen { max_keys, .. } => {
+                State::FirstSeen(first_seen::FirstSeenState::new(*max_keys))
+            }
+        };
+        Running { spec, state }
+    }
+
+    /// Feed one event (in event-time order, unless `late`).
+    pub fn on_event(&mut self, ev: &Arc<Event>, late: bool, out: &mut Vec<Candidate>) {
+        let spec = &*self.spec;
+        match &mut self.state {
+            State::Single => {
+                if spec.selection.matches(ev) {
+                    out.push(single(ev));
+                }
+            }
+            State::Count(s) => s.on_event(spec, ev, late, out),
+            State::Absence(s) => s.on_event(spec, ev),
+            State::FirstSeen(s) => s.on_event(spec, ev, out),
+        }
+    }
+
+    /// The watermark moved to `wm`: decide what waited for it and expire old state.
+    pub fn on_watermark(&mut self, wm: Millis, ctx: &Ctx, out: &mut Vec<Candidate>) {
+        let spec = &*self.spec;
+        match &mut self.state {
+            State::Single | State::FirstSeen(_) => {}
+            State::Count(s) => s.on_watermark(spec, wm),
+            State::Absence(s) => s.on_watermark(spec, wm, ctx, out),
+        }
+    }
+
+    pub fn size(&self) -> StateSize {
+        match &self.state {
+            State::Single => StateSize::default(),
+            State::Count(s) => s.size(),
+            State::Absence(s) => s.size(),
+            State::FirstSeen(s) => s.size(),
+        }
+    }
+
+    /// Findings this detector held back itself because one for the same key was just raised.
+    pub fn suppressed(&self) -> u64 {
+        match &self.state {
+            State::Count(s) => s.suppressed,
+            _ => 0,
+        }
+    }
+
+    /// Events that arrived too late to join any window still held (counted, not correlated).
+    pub fn too_late(&self) -> u64 {
+        match &self.state {
+            State::Count(s) => s.too_late,
+            _ => 0,
+        }
+    }
+}
+
+fn single(ev: &Arc<Event>) -> Candidate {
+    let key = ev
+        .credential
+        .as_ref()
+        .map(|c| c.id.clone())
+        .unwrap_or_else(|| ev.actor.id.clone());
+    Candidate {
+        key,
+        window_start: ev.time,
+        start: ev.time,
+        end: ev.time,
+        evidence: vec![ev.clone()],
+        count: 1,
+        values: Vec::new(),
+        note: format!("{} by {}", ev.action.name, ev.actor.id),
+    }
+}

@@ -1,0 +1,220 @@
+//! The event-time engine: a reorder buffer and watermark in front of the detectors.
+//!
+//! Events are held until the watermark (the latest event time seen minus the allowed lateness)
+//! passes them, then released to every detector in `(time, arrival)` order. An event older than
+//! the watermark is late: it is counted and handed to detectors at once, which take it into
+//! windows they still hold. Replay and the live daemon drive the same engine; replay flushes at
+//! the end of input.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use crate::alerts::finding::Finding;
+use crate::context::{Approval, ApprovalStore};
+use crate::detect::spec::{Detector, Kind};
+use crate::detect::{Candidate, Ctx, Running, StateSize};
+use crate::event::{Event, Millis, Str};
+use crate::network::network_of;
+use crate::time::{HOUR, MINUTE};
+
+pub const DEFAULT_LATENESS: Millis = 5 * MINUTE;
+
+struct Pending {
+    time: Millis,
+    seq: u64,
+    ev: Event,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    // reversed: BinaryHeap is a max-heap and the oldest event must come out first
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.time, o.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// Counters the engine keeps (the replay summary and the metrics read them).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct EngineStats {
+    pub events: u64,
+    pub late: u64,
+    pub approvals: u64,
+    pub findings: BTreeMap<String, u64>,
+    pub suppressed: BTreeMap<String, u64>,
+}
+
+pub struct Engine {
+    detectors: Vec<Running>,
+    approvals: ApprovalStore,
+    lateness: Millis,
+    buffer: BinaryHeap<Pending>,
+    max_seen: Millis,
+    watermark: Millis,
+    seq: u64,
+    /// (detector index, key) -> end time of the last finding raised
+    last_raised: HashMap<(usize, Str), Millis>,
+    last_sweep: Millis,
+    stats: EngineStats,
+    scratch: Vec<Candidate>,
+}
+
+impl Engine {
+    pub fn new(detectors: &[Arc<Detector>], lateness: Millis) -> Engine {
+        Engine {
+            detectors: detectors.iter().cloned().map(Running::new).collect(),
+            approvals: ApprovalStore::default(),
+            lateness: lateness.max(0),
+            buffer: BinaryHeap::new(),
+            max_seen: Millis::MIN,
+            watermark: Millis::MIN,
+            seq: 0,
+            last_raised: HashMap::new(),
+            last_sweep: Millis::MIN,
+            stats: EngineStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The current watermark (`Millis::MIN` before the first event).
+    pub fn watermark(&self) -> Millis {
+        self.watermark
+    }
+
+    /// Events taken so far.
+    pub fn events_seen(&self) -> u64 {
+        self.stats.events
+    }
+
+    /// Events held in the reorder buffer.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let mut s = self.stats.clone();
+        for d in &self.detectors {
+            let own = d.suppressed();
+            if own > 0 {
+                *s.suppressed.entry(d.spec.id.clone()).or_default() += own;
+            }
+        }
+        s
+    }
+
+    /// Per detector: id, tracked state and evictions, and events too late for any window.
+    pub fn state_sizes(&self) -> Vec<(String, StateSize, u64)> {
+        self.detectors
+            .iter()
+            .map(|d| (d.spec.id.clone(), d.size(), d.too_late()))
+            .collect()
+    }
+
+    pub fn push_approval(&mut self, a: Approval) {
+        self.stats.approvals += 1;
+        self.approvals.insert(a);
+    }
+
+    /// Take one event; findings it completes (here or by moving the watermark) go to `out`.
+    pub fn push(&mut self, mut ev: Event, out: &mut Vec<Finding>) {
+        self.stats.events += 1;
+        if let Some(ip) = ev.source.ip {
+            ev.source.network = Some(network_of(ip));
+        }
+        if ev.time < self.watermark {
+            self.stats.late += 1;
+            self.dispatch(Arc::new(ev), true, out);
+            return;
+        }
+        self.max_seen = self.max_seen.max(ev.time);
+        self.seq += 1;
+        self.buffer.push(Pending {
+            time: ev.time,
+            seq: self.seq,
+            ev,
+        });
+        let wm = self.max_seen.saturating_sub(self.lateness);
+        if wm > self.watermark {
+            self.advance(wm, out);
+        }
+    }
+
+    /// End of input: release everything and decide every pending absence.
+    pub fn flush(&mut self, out: &mut Vec<Finding>) {
+        self.advance(Millis::MAX, out);
+    }
+
+    /// Move the watermark to `wm` (never backwards), releasing what it passes.
+    pub fn advance(&mut self, wm: Millis, out: &mut Vec<Finding>) {
+        if wm <= self.watermark {
+            return;
+        }
+        while self.buffer.peek().is_some_and(|p| p.time <= wm) {
+            let p = self.buffer.pop().expect("peeked");
+            self.dispatch(Arc::new(p.ev), false, out);
+        }
+        self.watermark = wm;
+        let ctx = Ctx {
+            approvals: &self.approvals,
+        };
+        for (i, d) in self.detectors.iter_mut().enumerate() {
+            d.on_watermark(wm, &ctx, &mut self.scratch);
+            for c in self.scratch.drain(..) {
+                raise(&mut self.last_raised, &mut self.stats, i, &d.spec, c, out);
+            }
+        }
+        if wm.saturating_sub(self.last_sweep) >= HOUR {
+            self.last_sweep = wm;
+            let detectors = &self.detectors;
+            self.last_raised
+                .retain(|(i, _), end| end.saturating_add(detectors[*i].spec.suppress) > wm);
+        }
+    }
+
+    fn dispatch(&mut self, ev: Arc<Event>, late: bool, out: &mut Vec<Finding>) {
+        for (i, d) in self.detectors.iter_mut().enumerate() {
+            d.on_event(&ev, late, &mut self.scratch);
+            for c in self.scratch.drain(..) {
+                raise(&mut self.last_raised, &mut self.stats, i, &d.spec, c, out);
+            }
+        }
+    }
+}
+
+/// Suppress a repeat for the same detector and key inside its `suppress` period (counted), or
+/// build the finding. Counting detectors suppress inside their windows themselves.
+fn raise(
+    last_raised: &mut HashMap<(usize, Str), Millis>,
+    stats: &mut EngineStats,
+    i: usize,
+    spec: &Detector,
+    c: Candidate,
+    out: &mut Vec<Finding>,
+) {
+    let own = matches!(spec.kind, Kind::EventCount { .. } | Kind::ValueCount { .. });
+    if spec.suppress > 0 && !own {
+        let k = (i, c.key.clone());
+        if let Some(prev) = last_raised.get(&k) {
+            if c.end < prev.saturating_add(spec.suppress) {
+                *stats.suppressed.entry(spec.id.clone()).or_default() += 1;
+                return;
+            }
+        }
+        last_raised.insert(k, c.end);
+    }
+    *stats.findings.entry(spec.id.clone()).or_default() += 1;
+    out.push(Finding::new(spec, c));
+}
+
+#[cfg(test)]
+mod tests;

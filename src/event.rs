@@ -1,0 +1,336 @@
+//! The normalised identity event: the one record every decoder produces and every detector reads.
+//!
+//! Decoders deserialise vendor records into borrowed (`&str` / `Cow`) structs straight from the
+//! input buffer, then copy only the identity fields into an [`Event`]. Strings are
+//! [`CompactString`]s: ids, IPs and action names of up to 24 bytes live inline, so building an
+//! event usually allocates for nothing but long ARNs and user agents.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use compact_str::CompactString;
+use serde::Serialize;
+
+/// Inline-when-short string used for every event field.
+pub type Str = CompactString;
+
+/// Event time: milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+/// The log format a record was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Cloudtrail,
+    /// bypassd's own context records (approvals)
+    Approval,
+}
+
+impl Format {
+    /// Every format, in the order `--format` lists them.
+    pub const ALL: &'static [Format] = &[Format::Cloudtrail, Format::Approval];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Cloudtrail => "cloudtrail",
+            Format::Approval => "approval",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        Format::ALL.iter().copied().find(|f| f.name() == s)
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a record came from, precise enough to find it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Origin {
+    /// `line` is 1-based; `offset` is the byte offset of the record in the (decompressed) stream.
+    File {
+        path: Arc<str>,
+        line: u64,
+        offset: u64,
+    },
+    Kafka {
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+    },
+    /// an inline detector test case: test name and event index
+    Inline { test: Arc<str>, index: u64 },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { path, line, .. } => write!(f, "{path}:{line}"),
+            Origin::Kafka {
+                topic,
+                partition,
+                offset,
+            } => write!(f, "{topic}[{partition}]@{offset}"),
+            Origin::Inline { test, index } => write!(f, "test {test:?} event {index}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    Human,
+    Service,
+    Root,
+    Agent,
+    #[default]
+    Unknown,
+}
+
+impl ActorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActorKind::Human => "human",
+            ActorKind::Service => "service",
+            ActorKind::Root => "root",
+            ActorKind::Agent => "agent",
+            ActorKind::Unknown => "unknown",
+        }
+    }
+
+    /// Judge an identity by its name: AI agents and automation by the usual naming conventions,
+    /// email-like names as people, anything else as `default`.
+    pub fn guess(name: &str, default: ActorKind) -> ActorKind {
+        let n = name.to_ascii_lowercase();
+        const AGENT: &[&str] = &["agent", "copilot", "claude", "gpt", "llm", "mcp-"];
+        const SERVICE: &[&str] = &[
+            "svc-", "svc_", "sa-", "ci-", "cd-", "bot-", "-bot", "[bot]", "-svc", "_svc",
+            "service", "automation", "terraform", "jenkins", "github-actions", "gitlab-runner",
+            "pipeline", "deployer", "-etl", "etl-",
+        ];
+        if AGENT.iter().any(|p| n.contains(p)) {
+            ActorKind::Agent
+        } else if SERVICE.iter().any(|p| n.contains(p)) {
+            ActorKind::Service
+        } else if n.contains('@') {
+            ActorKind::Human
+        } else {
+            default
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Actor {
+    /// stable identifier: an ARN, a user id, `system:serviceaccount:ns:name`, ...
+    pub id: Str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Str>,
+    pub kind: ActorKind,
+    /// the role (or issuing identity) the actor operates through, e.g. an assumed role's ARN
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Str>,
+    /// cloud account / tenant / organisation
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<Str>,
+    /// the vendor's identity type as written in the log (`AssumedRole`, `IAMUser`, ...)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_type: Option<Str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    LongTermKey,
+    Session,
+    PersonalAccessToken,
+    AppToken,
+    ServiceAccountToken,
+    ApiToken,
+    Password,
+    Cookie,
+    Certificate,
+    Unknown,
+}
+
+impl CredentialKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CredentialKind::LongTermKey => "long_term_key",
+            CredentialKind::Session => "session",
+            CredentialKind::PersonalAccessToken => "personal_access_token",
+            CredentialKind::AppToken => "app_token",
+            CredentialKind::ServiceAccountToken => "service_account_token",
+            CredentialKind::ApiToken => "api_token",
+            CredentialKind::Password => "password",
+            CredentialKind::Cookie => "cookie",
+            CredentialKind::Certificate => "certificate",
+            CredentialKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// The credential an event was authenticated with. `id` is an identifier (access key id, token
+/// hash, accessor), never secret material.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Credential {
+    pub id: Str,
+    pub kind: CredentialKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued: Option<Millis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Millis>,
+}
+
+/// Where the request came from. `raw` is always the value as logged; `ip` is set only when it
+/// parses as an address (`lambda.amazonaws.com`, `AWS Internal` and `08.1.250.216` do not).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Source {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<Str>,
+    /// the source network (`203.0.113.0/24`, `2001:db8::/64`, or a trusted network's name),
+    /// derived by the engine from `ip`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Str>,
+}
+
+impl Source {
+    /// Build from a logged source value, keeping it raw and parsing it when it is an address.
+    pub fn from_raw(raw: Option<&str>, user_agent: Option<&str>) -> Source {
+        Source {
+            ip: raw.and_then(|r| r.trim().parse().ok()),
+            raw: raw.map(Str::from),
+            user_agent: user_agent.map(Str::from),
+            network: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    #[default]
+    Unknown,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Action {
+    pub name: Str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<Str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Str>,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// vendor error code when the action failed
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Str>,
+}
+
+/// The role or identity taken on by an assume-role style action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assumed {
+    pub role: Str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<Str>,
+    /// id of the credential the assumption issued (e.g. the new `ASIA` key id), linking the
+    /// session's later events to this one
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<Str>,
+}
+
+/// One normalised identity event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub time: Millis,
+    pub format: Format,
+    pub origin: Origin,
+    /// the vendor's event id, when it has one
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Str>,
+    pub actor: Actor,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Credential>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<bool>,
+    pub source: Source,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assumed: Option<Assumed>,
+    /// ticket / change / approval ids carried by the record itself
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tickets: Vec<Str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<Str>,
+}
+
+impl Event {
+    /// An empty event at `time`, for decoders to fill in.
+    pub fn new(time: Millis, format: Format, origin: Origin) -> Event {
+        Event {
+            time,
+            format,
+            origin,
+            id: None,
+            actor: Actor::default(),
+            credential: None,
+            session: None,
+            mfa: None,
+            source: Source::default(),
+            action: Action::default(),
+            assumed: None,
+            tickets: Vec::new(),
+            region: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_keeps_raw_values_that_are_not_addresses() {
+        for raw in ["lambda.amazonaws.com", "AWS Internal", "08.1.250.216", ""] {
+            let s = Source::from_raw(Some(raw), None);
+            assert_eq!(s.ip, None, "{raw}");
+            assert_eq!(s.raw.as_deref(), Some(raw));
+        }
+        let s = Source::from_raw(Some("2001:db8::1"), Some("aws-cli/2"));
+        assert_eq!(s.ip, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(s.user_agent.as_deref(), Some("aws-cli/2"));
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for f in Format::ALL {
+            assert_eq!(Format::parse(f.name()), Some(*f));
+        }
+        assert_eq!(Format::parse("nope"), None);
+    }
+}

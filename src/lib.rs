@@ -1,0 +1,26 @@
+//! bypassd: catches people and non-human identities routing around identity controls.
+//!
+//! Data flows one way: sources -> decode -> engine (detectors over event-time windows) ->
+//! alerts -> output.
+//!
+//! - [`event`]: the normalised identity event every decoder produces
+//! - [`time`]: timestamps and durations in UTC milliseconds
+//! - [`network`]: source networks (/24, /64) from addresses
+//! - [`context`]: approvals and other context records
+//! - [`decode`]: format detection and one decoder per vendor format
+//! - [`detect`]: declarative detector specs, their kinds and state
+//! - [`engine`]: reorder buffer, watermark, dispatch and suppression
+//! - [`alerts`]: the OCSF Detection Finding
+//! - [`sources`]: reading inputs (replay of files, directories, globs, stdin, gzip)
+//! - [`replay`]: the replay job: sources through decode and engine to findings and a summary
+
+pub mod alerts;
+pub mod context;
+pub mod decode;
+pub mod detect;
+pub mod engine;
+pub mod event;
+pub mod network;
+pub mod replay;
+pub mod sources;
+pub mod time;

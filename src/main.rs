@@ -1,0 +1,246 @@
+//! The `bypassd` command line: `replay` historical logs, `check` detectors. Exit codes: 0 success,
+//! 1 runtime failure (including `--strict` input errors), 2 usage or configuration errors.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use bypassd::detect::{load, selftest};
+use bypassd::event::{Format, Millis};
+use bypassd::replay::{self, Progress, ReplayError, ReplayOptions};
+use bypassd::sources::replay::{expand, Input, ReadOptions};
+use bypassd::time::{parse_duration, parse_instant};
+
+#[derive(Parser)]
+#[command(name = "bypassd", version, about = "Catch people and non-human identities routing around identity controls")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay historical logs (files, directories, globs, `-` for stdin; gzip or not) through the detectors
+    Replay(ReplayArgs),
+    /// Validate detectors and run their inline tests
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Detector directory (replaces the built-in set)
+    #[arg(long, value_name = "DIR")]
+    detectors: Option<PathBuf>,
+    /// Decode every record as this format instead of detecting it
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    format: Option<Format>,
+    /// Only events at or after this time (RFC 3339 or YYYY-MM-DD)
+    #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+    since: Option<Millis>,
+    /// Only events before this time (RFC 3339 or YYYY-MM-DD)
+    #[arg(long, value_name = "TIME", value_parser = parse_instant)]
+    until: Option<Millis>,
+    /// Write findings here instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// How late an event may arrive and still be put in order
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    lateness: Millis,
+    /// Decode threads (default: one per core)
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Stop at the first bad record (exit 1) instead of reporting and continuing
+    #[arg(long)]
+    strict: bool,
+    /// Longest input line accepted, in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    max_line_bytes: usize,
+    /// Print at most this many input errors (all are counted in the summary)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_error_lines: usize,
+    /// No progress bar even on a terminal
+    #[arg(long)]
+    quiet: bool,
+    /// Files, directories (recursive), globs, or `-` for stdin
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<String>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Detector directory (default: the built-in set)
+    #[arg(long, value_name = "DIR")]
+    detectors: Option<PathBuf>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        format!("unknown format {s:?} (valid: {})", names.join(", "))
+    })
+}
+
+/// An error that is the user's to fix (exit 2) rather than a runtime failure (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BYPASSD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay(args) => replay_cmd(args),
+        Command::Check(args) => check_cmd(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let detectors = load::load(a.detectors.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    let inputs = expand(&a.paths).map_err(|errs| UsageError(errs.join("\n")))?;
+    if let (Some(s), Some(u)) = (a.since, a.until) {
+        if u <= s {
+            return Err(UsageError("--until must be after --since".into()).into());
+        }
+    }
+    let opts = ReplayOptions {
+        inputs,
+        format: a.format,
+        since: a.since,
+        until: a.until,
+        lateness: a.lateness,
+        threads: a.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }),
+        strict: a.strict,
+        read: ReadOptions {
+            max_line: a.max_line_bytes.max(1),
+            ..ReadOptions::default()
+        },
+        max_error_lines: a.max_error_lines,
+    };
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(BufWriter::with_capacity(
+            1 << 16,
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
+    };
+    let progress = Progress::default();
+    let stop = AtomicBool::new(false);
+    let show_bar = !a.quiet && io::stderr().is_terminal();
+    let total = total_size(&opts.inputs);
+    let result = std::thread::scope(|s| {
+        if show_bar {
+            s.spawn(|| progress_bar(&progress, total, &stop));
+        }
+        let mut errlog = io::stderr();
+        let r = replay::run(&opts, &detectors, &mut *out, &mut errlog, &progress);
+        stop.store(true, Ordering::Relaxed);
+        r
+    });
+    match result {
+        Ok(summary) => {
+            eprint!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ ReplayError::Strict(_)) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn total_size(inputs: &[Input]) -> Option<u64> {
+    inputs
+        .iter()
+        .map(|i| match i {
+            Input::Stdin => None,
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+        })
+        .sum()
+}
+
+fn progress_bar(p: &Progress, total: Option<u64>, stop: &AtomicBool) {
+    let bar = match total {
+        Some(t) => indicatif::ProgressBar::new(t).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        ),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    while !stop.load(Ordering::Relaxed) {
+        bar.set_position(p.raw_bytes.load(Ordering::Relaxed));
+        bar.set_message(format!(
+            "{} events, {} findings",
+            p.events.load(Ordering::Relaxed),
+            p.findings.load(Ordering::Relaxed)
+        ));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    bar.finish_and_clear();
+}
+
+fn check_cmd(a: CheckArgs) -> anyhow::Result<ExitCode> {
+    let detectors = load::load(a.detectors.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    let source = match &a.detectors {
+        Some(d) => d.display().to_string(),
+        None => "built-in set".to_string(),
+    };
+    println!("{} detector(s) loaded from {source}", detectors.len());
+    let results = selftest::run_all(&detectors);
+    let mut failed = 0;
+    for d in &detectors {
+        let mine: Vec<_> = results.iter().filter(|r| r.detector == d.id).collect();
+        let bad: Vec<_> = mine.iter().filter(|r| r.failure.is_some()).collect();
+        println!(
+            "  {:<34} {:<12} {:<19} {:<8} {}/{} tests passed",
+            d.id,
+            d.kind.name(),
+            d.family.name(),
+            d.severity.caption().to_lowercase(),
+            mine.len() - bad.len(),
+            mine.len()
+        );
+        for r in bad {
+            failed += 1;
+            println!(
+                "    FAIL {}: test {:?}: {}",
+                d.file,
+                r.test,
+                r.failure.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    if failed > 0 {
+        return Err(UsageError(format!("{failed} inline detector test(s) failed")).into());
+    }
+    println!("all {} inline tests passed", results.len());
+    Ok(ExitCode::SUCCESS)
+}

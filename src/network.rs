@@ -1,0 +1,40 @@
+//! Source networks: the unit detectors count "places" in. An IPv4 address counts as its /24, an
+//! IPv6 address as its /64; non-IP sources have no network.
+
+use std::net::IpAddr;
+
+use crate::event::Str;
+
+/// The network an address belongs to, as `203.0.113.0/24` or `2001:db8:1:2::/64`.
+pub fn network_of(ip: IpAddr) -> Str {
+    use std::fmt::Write;
+    let mut s = Str::default();
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            let _ = write!(s, "{a}.{b}.{c}.0/24");
+        }
+        IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(seg[0], seg[1], seg[2], seg[3], 0, 0, 0, 0);
+            let _ = write!(s, "{prefix}/64");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v4_is_slash_24_and_v6_is_slash_64() {
+        assert_eq!(network_of("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
+        assert_eq!(network_of("2001:db8:1:2:3:4:5:6".parse().unwrap()), "2001:db8:1:2::/64");
+        assert_eq!(
+            network_of("::ffff:198.51.100.4".parse().unwrap()),
+            "::/64",
+            "IPv4-mapped IPv6 stays IPv6 (as logged)"
+        );
+    }
+}

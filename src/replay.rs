@@ -1,0 +1,489 @@
+//! The replay job: inputs are read (one thread), decoded in parallel (worker threads), put back
+//! in input order, and fed to one engine; findings are written as JSON lines. Output depends
+//! only on the input set, never on thread count or argument order.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::alerts::finding::Finding;
+use crate::decode::detect::Container;
+use crate::decode::{decode_record, DecodeError, InputError, Reason, Record};
+use crate::detect::spec::Detector;
+use crate::detect::StateSize;
+use crate::engine::{Engine, EngineStats};
+use crate::event::{Format, Millis, Origin};
+use crate::sources::replay::{read_input, Input, Piece, ReadOptions};
+
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    pub inputs: Vec<Input>,
+    /// decode every non-context record with this format instead of sniffing
+    pub format: Option<Format>,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub lateness: Millis,
+    /// decode threads (at least 1)
+    pub threads: usize,
+    /// stop at the first bad record
+    pub strict: bool,
+    pub read: ReadOptions,
+    /// print at most this many input errors (all are counted)
+    pub max_error_lines: usize,
+}
+
+/// What a replay did, for the stderr summary.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub inputs: usize,
+    /// decompressed bytes decoded
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub records_by_format: BTreeMap<&'static str, u64>,
+    pub errors_by_reason: BTreeMap<&'static str, u64>,
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// outside --since / --until
+    pub filtered: u64,
+    pub engine: EngineStats,
+    pub state: Vec<(String, StateSize, u64)>,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let events = self.engine.events;
+        writeln!(
+            f,
+            "replayed {} input(s), {:.1} MB in {:.2}s: {} events ({:.0} events/s, {:.1} MB/s)",
+            self.inputs,
+            self.bytes as f64 / 1e6,
+            secs,
+            events,
+            events as f64 / secs,
+            self.bytes as f64 / 1e6 / secs
+        )?;
+        let list = |m: &BTreeMap<&'static str, u64>| {
+            m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        };
+        if !self.records_by_format.is_empty() {
+            writeln!(f, "  records by format: {}", list(&self.records_by_format))?;
+        }
+        if !self.skipped.is_empty() {
+            writeln!(f, "  skipped (not events): {}", list(&self.skipped))?;
+        }
+        if self.filtered > 0 {
+            writeln!(f, "  outside --since/--until: {}", self.filtered)?;
+        }
+        let too_late: u64 = self.state.iter().map(|(_, _, l)| l).sum();
+        writeln!(
+            f,
+            "  late events: {} (processed; {} too late for any open window)",
+            self.engine.late, too_late
+        )?;
+        writeln!(f, "  input errors: {}{}", self.errors(), if self.errors() > 0 {
+            format!(" ({})", list(&self.errors_by_reason))
+        } else {
+            String::new()
+        })?;
+        let by_detector = self
+            .engine
+            .findings
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let suppressed: u64 = self.engine.suppressed.values().sum();
+        write!(f, "  findings: {}", self.findings())?;
+        if !by_detector.is_empty() {
+            write!(f, " ({by_detector})")?;
+        }
+        writeln!(f, "; {suppressed} repeats suppressed")?;
+        let evicted: u64 = self.state.iter().map(|(_, s, _)| s.evicted).sum();
+        if evicted > 0 {
+            writeln!(f, "  detector state evictions: {evicted} (raise max_keys if this is real traffic)")?;
+        }
+        Ok(())
+    }
+}
+
+impl Summary {
+    pub fn errors(&self) -> u64 {
+        self.errors_by_reason.values().sum()
+    }
+
+    pub fn findings(&self) -> u64 {
+        self.engine.findings.values().sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{0} (--strict stops at the first bad record)")]
+    Strict(String),
+    #[error("cannot write findings: {0}")]
+    Output(#[from] io::Error),
+}
+
+/// Live progress counters (raw bytes read, events decoded, findings), for a progress bar.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub raw_bytes: Arc<AtomicU64>,
+    pub events: AtomicU64,
+    pub findings: AtomicU64,
+}
+
+/// The decoded contents of one piece.
+#[derive(Debug, Default)]
+struct Batch {
+    records: Vec<Record>,
+    errors: Vec<InputError>,
+    bytes: u64,
+    filtered: u64,
+}
+
+struct DecodeOptions {
+    format: Option<Format>,
+    since: Option<Millis>,
+    until: Option<Millis>,
+    max_line: usize,
+}
+
+impl DecodeOptions {
+    fn one(&self, b: &mut Batch, bytes: &[u8], origin: Origin) {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = format!("invalid UTF-8 at byte {} of the record", e.valid_up_to());
+                b.errors.push(InputError {
+                    origin,
+                    error: DecodeError::new(Reason::InvalidUtf8, msg),
+                });
+                return;
+            }
+        };
+        match decode_record(text, self.format, origin.clone()) {
+            Ok(Record::Event(ev)) => {
+                let before = self.since.is_some_and(|s| ev.time < s);
+                let after = self.until.is_some_and(|u| ev.time >= u);
+                if before || after {
+                    b.filtered += 1;
+                } else {
+                    b.records.push(Record::Event(ev));
+                }
+            }
+            Ok(r) => b.records.push(r),
+            Err(error) => b.errors.push(InputError { origin, error }),
+        }
+    }
+
+    fn decode(&self, piece: Piece) -> Batch {
+        let mut b = Batch::default();
+        match piece {
+            Piece::Error(e) => b.errors.push(e),
+            Piece::Lines {
+                path,
+                first_line,
+                offset,
+                data,
+            } => {
+                b.bytes = data.len() as u64;
+                let mut line = first_line;
+                let mut start = 0usize;
+                for end in memchr::memchr_iter(b'\n', &data).chain(std::iter::once(data.len())) {
+                    if start > data.len() {
+                        break;
+                    }
+                    let raw = &data[start..end];
+                    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                    if !raw.iter().all(u8::is_ascii_whitespace) {
+                        let origin = Origin::File {
+                            path: path.clone(),
+                            line,
+                            offset: offset + start as u64,
+                        };
+                        if raw.len() > self.max_line {
+                            b.errors.push(InputError {
+                                origin,
+                                error: DecodeError::new(
+                                    Reason::LineTooLong,
+                                    format!("line longer than {} bytes, skipped", self.max_line),
+                                ),
+                            });
+                        } else {
+                            self.one(&mut b, raw, origin);
+                        }
+                    }
+                    line += 1;
+                    start = end + 1;
+                }
+            }
+            Piece::Document {
+                path,
+                container,
+                data,
+                truncated,
+            } => {
+                b.bytes = data.len() as u64;
+                self.document(&mut b, &path, container, &data, truncated);
+            }
+        }
+        b
+    }
+
+    fn document(&self, b: &mut Batch, path: &Arc<str>, container: Container, data: &[u8], truncated: Option<String>) {
+        let origin = |line: u64, offset: usize| Origin::File {
+            path: path.clone(),
+            line,
+            offset: offset as u64,
+        };
+        let mut line = 1u64;
+        let mut counted = 0usize;
+        let mut line_at = |pos: usize| {
+            line += memchr::memchr_iter(b'\n', &data[counted..pos]).count() as u64;
+            counted = pos;
+            line
+        };
+        let fail = |b: &mut Batch, line: u64, pos: usize, reason: Reason, msg: String| {
+            b.errors.push(InputError {
+                origin: origin(line, pos),
+                error: DecodeError::new(reason, msg),
+            });
+        };
+        let mut pos = match array_start(data, container) {
+            Ok(p) => p,
+            Err(msg) => {
+                let l = line_at(0);
+                fail(b, l, 0, Reason::MalformedJson, msg);
+                return;
+            }
+        };
+        let mut first = true;
+        loop {
+            pos = skip_ws(data, pos);
+            match data.get(pos) {
+                Some(b']') => break,
+                Some(b',') if !first => pos = skip_ws(data, pos + 1),
+                Some(_) if first => {}
+                Some(c) => {
+                    let l = line_at(pos);
+                    let msg = format!("malformed JSON document: expected ',' or ']' but found {:?}", *c as char);
+                    fail(b, l, pos, Reason::MalformedJson, msg);
+                    return;
+                }
+                None => {
+                    let l = line_at(pos);
+                    let msg = truncated.clone().unwrap_or_else(|| "JSON document ends inside its record array".into());
+                    fail(b, l, pos, Reason::TruncatedInput, msg);
+                    return;
+                }
+            }
+            first = false;
+            if data.get(pos) == Some(&b']') {
+                break;
+            }
+            let mut it = serde_json::Deserializer::from_slice(&data[pos..]).into_iter::<serde::de::IgnoredAny>();
+            let l = line_at(pos);
+            match it.next() {
+                Some(Ok(_)) => {
+                    let end = pos + it.byte_offset();
+                    self.one(b, &data[pos..end], origin(l, pos));
+                    pos = end;
+                }
+                Some(Err(e)) if e.is_eof() => {
+                    let msg = truncated.clone().unwrap_or_else(|| format!("record cut off: {e}"));
+                    fail(b, l, pos, Reason::TruncatedInput, msg);
+                    return;
+                }
+                Some(Err(e)) => {
+                    fail(b, l, pos, Reason::MalformedJson, format!("malformed JSON record, rest of document skipped: {e}"));
+                    return;
+                }
+                None => break,
+            }
+        }
+        if let Some(msg) = truncated {
+            let l = line_at(data.len());
+            fail(b, l, data.len(), Reason::TruncatedInput, msg);
+        }
+    }
+}
+
+fn skip_ws(data: &[u8], mut pos: usize) -> usize {
+    while data.get(pos).is_some_and(|c| c.is_ascii_whitespace()) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Byte position just after the `[` that opens the record array.
+fn array_start(data: &[u8], container: Container) -> Result<usize, String> {
+    let mut pos = if data.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    pos = skip_ws(data, pos);
+    if container == Container::RecordsDocument {
+        let expect = |pos: usize, what: &[u8]| data[pos.min(data.len())..].starts_with(what);
+        if !expect(pos, b"{") {
+            return Err("malformed Records document: expected '{'".into());
+        }
+        pos = skip_ws(data, pos + 1);
+        if !expect(pos, b"\"Records\"") {
+            return Err("malformed Records document: expected \"Records\" first".into());
+        }
+        pos = skip_ws(data, pos + 9);
+        if !expect(pos, b":") {
+            return Err("malformed Records document: expected ':' after \"Records\"".into());
+        }
+        pos = skip_ws(data, pos + 1);
+    }
+    if data.get(pos) != Some(&b'[') {
+        return Err("malformed JSON document: expected an array of records".into());
+    }
+    Ok(pos + 1)
+}
+
+/// Run a replay: every finding goes to `out` as a JSON line, each input error to `errlog`.
+pub fn run(
+    opts: &ReplayOptions,
+    detectors: &[Arc<Detector>],
+    out: &mut dyn Write,
+    errlog: &mut dyn Write,
+    progress: &Progress,
+) -> Result<Summary, ReplayError> {
+    let started = Instant::now();
+    let threads = opts.threads.max(1);
+    let dec = DecodeOptions {
+        format: opts.format,
+        since: opts.since,
+        until: opts.until,
+        max_line: opts.read.max_line,
+    };
+    let mut engine = Engine::new(detectors, opts.lateness);
+    let mut summary = Summary {
+        inputs: opts.inputs.len(),
+        ..Summary::default()
+    };
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut shown = 0usize;
+    let result = std::thread::scope(|s| -> Result<(), ReplayError> {
+        let (work_tx, work_rx) = sync_channel::<(u64, Piece)>(threads * 2);
+        let (done_tx, done_rx) = sync_channel::<(u64, Batch)>(threads * 4);
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let raw = progress.raw_bytes.clone();
+        s.spawn(move || {
+            let mut seq = 0u64;
+            for input in &opts.inputs {
+                let mut stop = false;
+                read_input(input, opts.read, &raw, &mut |piece| {
+                    if !stop && work_tx.send((seq, piece)).is_err() {
+                        stop = true;
+                    }
+                    seq += 1;
+                });
+                if stop {
+                    return;
+                }
+            }
+        });
+        for _ in 0..threads {
+            let rx = work_rx.clone();
+            let tx = done_tx.clone();
+            let dec = &dec;
+            s.spawn(move || worker(&rx, &tx, dec));
+        }
+        drop(done_tx);
+        let mut next = 0u64;
+        let mut waiting: BTreeMap<u64, Batch> = BTreeMap::new();
+        for (seq, batch) in done_rx.iter() {
+            waiting.insert(seq, batch);
+            while let Some(batch) = waiting.remove(&next) {
+                next += 1;
+                let r = apply(batch, opts, &mut engine, &mut summary, &mut findings, errlog, &mut shown);
+                write_findings(&mut findings, out, progress)?;
+                if let Err(e) = r {
+                    drop(done_rx);
+                    return Err(e);
+                }
+            }
+            progress.events.store(engine.events_seen(), Ordering::Relaxed);
+        }
+        Ok(())
+    });
+    result?;
+    engine.flush(&mut findings);
+    write_findings(&mut findings, out, progress)?;
+    out.flush()?;
+    if shown < summary.errors() as usize {
+        let _ = writeln!(
+            errlog,
+            "... {} more input errors not shown (counted in the summary; raise --max-error-lines to see them)",
+            summary.errors() as usize - shown
+        );
+    }
+    summary.engine = engine.stats();
+    summary.state = engine.state_sizes();
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn worker(rx: &Mutex<Receiver<(u64, Piece)>>, tx: &std::sync::mpsc::SyncSender<(u64, Batch)>, dec: &DecodeOptions) {
+    loop {
+        let msg = rx.lock().map(|r| r.recv());
+        let Ok(Ok((seq, piece))) = msg else {
+            return;
+        };
+        if tx.send((seq, dec.decode(piece))).is_err() {
+            return;
+        }
+    }
+}
+
+fn apply(
+    batch: Batch,
+    opts: &ReplayOptions,
+    engine: &mut Engine,
+    summary: &mut Summary,
+    findings: &mut Vec<Finding>,
+    errlog: &mut dyn Write,
+    shown: &mut usize,
+) -> Result<(), ReplayError> {
+    summary.bytes += batch.bytes;
+    summary.filtered += batch.filtered;
+    for e in &batch.errors {
+        if opts.strict {
+            return Err(ReplayError::Strict(e.to_string()));
+        }
+        *summary.errors_by_reason.entry(e.error.reason.name()).or_default() += 1;
+        if *shown < opts.max_error_lines {
+            *shown += 1;
+            let _ = writeln!(errlog, "{e}");
+        }
+    }
+    for r in batch.records {
+        match r {
+            Record::Event(ev) => {
+                *summary.records_by_format.entry(ev.format.name()).or_default() += 1;
+                engine.push(ev, findings);
+            }
+            Record::Approval(a) => {
+                *summary.records_by_format.entry(Format::Approval.name()).or_default() += 1;
+                engine.push_approval(a);
+            }
+            Record::Skipped(what) => *summary.skipped.entry(what).or_default() += 1,
+        }
+    }
+    Ok(())
+}
+
+fn write_findings(findings: &mut Vec<Finding>, out: &mut dyn Write, progress: &Progress) -> io::Result<()> {
+    for f in findings.drain(..) {
+        serde_json::to_writer(&mut *out, &f)?;
+        out.write_all(b"\n")?;
+        progress.findings.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
