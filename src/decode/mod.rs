@@ -117,6 +117,10 @@ pub fn decode_record(
             return Ok(Record::Skipped("cloudtrail_digest"))
         }
         sniffed => forced.or(sniffed).ok_or_else(|| {
+            // not recognised: say why in the most useful terms
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                return DecodeError::json(&e);
+            }
             DecodeError::new(
                 Reason::UnknownFormat,
                 format!(

@@ -1,0 +1,274 @@
+use super::*;
+use crate::context::Approval;
+use crate::detect::load::load_texts;
+use crate::event::{Credential, CredentialKind, Format, Origin, Source};
+use crate::time::{DAY, SECOND};
+
+const T0: Millis = 1_772_424_000_000; // 2026-03-02T04:00:00Z
+
+fn det(yaml: &str) -> Vec<Arc<Detector>> {
+    let with_test = format!(
+        "{yaml}\ntests:\n  - name: placeholder\n    expect: 0\n    events: []\n"
+    );
+    load_texts([("t.yaml".to_string(), with_test.as_str())]).unwrap()
+}
+
+fn multi_network() -> Vec<Arc<Detector>> {
+    crate::detect::load::load_embedded()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.id == "credential-multi-network")
+        .collect()
+}
+
+fn ev(secs: i64, actor: &str, cred: &str, ip: &str) -> Event {
+    let mut e = Event::new(
+        T0 + secs * SECOND,
+        Format::Cloudtrail,
+        Origin::Inline {
+            test: Arc::from("t"),
+            index: secs as u64,
+        },
+    );
+    e.actor.id = actor.into();
+    e.actor.name = Some(actor.into());
+    e.action.name = "ListBuckets".into();
+    if !cred.is_empty() {
+        e.credential = Some(Credential {
+            id: cred.into(),
+            kind: CredentialKind::LongTermKey,
+            issued: None,
+            expires: None,
+        });
+    }
+    e.source = Source::from_raw(Some(ip), None);
+    e
+}
+
+fn run(engine: &mut Engine, events: Vec<Event>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for e in events {
+        engine.push(e, &mut out);
+    }
+    engine.flush(&mut out);
+    out
+}
+
+#[test]
+fn out_of_order_events_within_lateness_are_reordered() {
+    // arrival order is scrambled by up to 4 minutes; lateness is 5 minutes
+    let events = vec![
+        ev(240, "a", "AKIA1", "192.0.2.1"),
+        ev(0, "a", "AKIA1", "203.0.113.1"),
+        ev(120, "a", "AKIA1", "198.51.100.1"),
+    ];
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    let out = run(&mut e, events);
+    assert_eq!(out.len(), 1);
+    assert_eq!(e.stats().late, 0);
+    let f = &out[0];
+    assert_eq!(f.start_time, T0, "window starts at the earliest event, not the first arrival");
+    assert_eq!(f.end_time, T0 + 240 * SECOND);
+    assert_eq!(f.unmapped.distinct_values.len(), 3);
+    let times: Vec<Millis> = f.evidences.iter().map(|x| x.data.time).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}
+
+#[test]
+fn late_events_are_counted_and_still_join_open_windows() {
+    let mut e = Engine::new(&multi_network(), MINUTE);
+    let mut out = Vec::new();
+    e.push(ev(0, "a", "AKIA1", "203.0.113.1"), &mut out);
+    e.push(ev(240, "a", "AKIA1", "198.51.100.1"), &mut out);
+    e.push(ev(600, "b", "AKIA2", "10.0.0.1"), &mut out); // moves the watermark to 540s
+    assert!(e.watermark() >= T0 + 540 * SECOND);
+    // 3 minutes behind the watermark: late, but inside AKIA1's 10 minute window
+    e.push(ev(360, "a", "AKIA1", "192.0.2.9"), &mut out);
+    e.flush(&mut out);
+    assert_eq!(e.stats().late, 1);
+    assert_eq!(out.len(), 1, "the late event completed the pattern");
+    // far too late for any window still held: counted, no finding
+    let mut e = Engine::new(&multi_network(), MINUTE);
+    let mut out = Vec::new();
+    e.push(ev(0, "a", "AKIA1", "203.0.113.1"), &mut out);
+    e.push(ev(3600, "a", "AKIA1", "198.51.100.1"), &mut out);
+    e.push(ev(3700, "b", "AKIA2", "198.51.100.1"), &mut out); // releases AKIA1's 3600 event
+    e.push(ev(2900, "a", "AKIA1", "192.0.2.9"), &mut out);
+    e.flush(&mut out);
+    assert!(out.is_empty());
+    assert_eq!(e.stats().late, 1);
+    assert_eq!(e.state_sizes()[0].2, 1, "too late for the window, counted");
+}
+
+#[test]
+fn many_addresses_in_one_slash_24_do_not_alert_but_three_networks_do() {
+    let pool: Vec<Event> = (0..50)
+        .map(|i| ev(i * 5, "ci", "AKIACI", &format!("198.51.100.{}", i + 1)))
+        .collect();
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    assert!(run(&mut e, pool).is_empty());
+    let v6: Vec<Event> = (0..3)
+        .map(|i| ev(i * 60, "x", "AKIAV6", &format!("2001:db8:0:{i}::1")))
+        .collect();
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    assert_eq!(run(&mut e, v6).len(), 1, "three /64s are three networks");
+    let same64: Vec<Event> = (0..3)
+        .map(|i| ev(i * 60, "x", "AKIAV6", &format!("2001:db8:0:1::{i}")))
+        .collect();
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    assert!(run(&mut e, same64).is_empty());
+}
+
+#[test]
+fn window_boundary_is_inclusive_of_exactly_ten_minutes() {
+    let events = vec![
+        ev(0, "a", "AKIA1", "203.0.113.1"),
+        ev(300, "a", "AKIA1", "198.51.100.1"),
+        ev(600, "a", "AKIA1", "192.0.2.1"),
+    ];
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    assert_eq!(run(&mut e, events).len(), 1);
+    let events = vec![
+        ev(0, "a", "AKIA1", "203.0.113.1"),
+        ev(300, "a", "AKIA1", "198.51.100.1"),
+        ev(601, "a", "AKIA1", "192.0.2.1"),
+    ];
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    assert!(run(&mut e, events).is_empty());
+}
+
+#[test]
+fn continuing_activity_is_suppressed_then_raised_again() {
+    let mut events = Vec::new();
+    for i in 0..30 {
+        let ip = ["203.0.113.1", "198.51.100.1", "192.0.2.1"][i % 3];
+        events.push(ev(i as i64 * 60, "a", "AKIA1", ip));
+    }
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    let out = run(&mut e, events);
+    // fires at minute 2, suppressed for 10 minutes, fires again at 12 and 22
+    assert_eq!(out.len(), 3);
+    assert_eq!(e.stats().suppressed["credential-multi-network"], 25, "30 events: 2 below threshold, 3 raised");
+    let uids: std::collections::BTreeSet<_> = out.iter().map(|f| f.finding_info.uid.clone()).collect();
+    assert_eq!(uids.len(), 3, "each window has its own uid");
+}
+
+#[test]
+fn event_count_counts_per_key() {
+    let d = det("id: burst\ntitle: burst\nfamily: credential_sharing\nseverity: low\nmatch: {action.name: ListBuckets}\ncorrelation: {type: event_count, group-by: [actor.id], timespan: 1m, condition: {gte: 3}}");
+    let mut e = Engine::new(&d, DEFAULT_LATENESS);
+    let out = run(
+        &mut e,
+        vec![ev(0, "a", "", "192.0.2.1"), ev(10, "b", "", "192.0.2.1"), ev(20, "a", "", "192.0.2.1"), ev(30, "a", "", "192.0.2.1")],
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].unmapped.count, 3);
+    assert_eq!(out[0].unmapped.key, "a");
+}
+
+fn approval(principal: &str, from: i64, until: i64) -> Approval {
+    Approval {
+        id: "INC-1".into(),
+        scope: "break_glass".into(),
+        principal: principal.into(),
+        approved_by: Some("lead@corp.example".into()),
+        valid_from: T0 + from * SECOND,
+        valid_until: T0 + until * SECOND,
+        reason: None,
+        origin: Origin::Inline { test: Arc::from("t"), index: 0 },
+    }
+}
+
+fn absence() -> Vec<Arc<Detector>> {
+    det("id: unapproved\ntitle: unapproved\nfamily: break_glass\nseverity: high\nmatch: {actor.name|contains: breakglass}\ncorrelation: {type: absence, group-by: [actor.id], absent: {approval: break_glass}, grace: 10m}")
+}
+
+#[test]
+fn absence_waits_for_grace_so_late_approvals_count() {
+    let mut e = Engine::new(&absence(), MINUTE);
+    let mut out = Vec::new();
+    e.push(ev(0, "breakglass-admin", "", "192.0.2.1"), &mut out);
+    e.push(ev(300, "other", "", "192.0.2.1"), &mut out); // watermark 4m: not decided yet
+    assert!(out.is_empty());
+    e.push_approval(approval("BreakGlass-Admin", -60, 3600)); // arrives 5 minutes after the use
+    e.push(ev(1200, "other", "", "192.0.2.1"), &mut out); // watermark 19m > 0 + 10m grace
+    e.flush(&mut out);
+    assert!(out.is_empty(), "approval inside the grace covers the use");
+
+    // the same approval arriving after the grace is too late
+    let mut e = Engine::new(&absence(), MINUTE);
+    let mut out = Vec::new();
+    e.push(ev(0, "breakglass-admin", "", "192.0.2.1"), &mut out);
+    e.push(ev(1200, "other", "", "192.0.2.1"), &mut out);
+    assert_eq!(out.len(), 1, "decided once the watermark passed event + grace");
+    e.push_approval(approval("breakglass-admin", -60, 3600));
+    e.flush(&mut out);
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn absence_ignores_approvals_for_other_people_or_times() {
+    for a in [approval("someone-else", -60, 3600), approval("breakglass-admin", 60, 3600)] {
+        let mut e = Engine::new(&absence(), MINUTE);
+        e.push_approval(a);
+        let out = run(&mut e, vec![ev(0, "breakglass-admin", "", "192.0.2.1")]);
+        assert_eq!(out.len(), 1);
+    }
+}
+
+#[test]
+fn absence_with_counterpart_events_before_or_after() {
+    let d = det("id: pushed\ntitle: pushed\nfamily: approval_bypass\nseverity: low\nmatch: {action.name: Push}\ncorrelation: {type: absence, group-by: [actor.id], absent: {match: {action.name: Review}}, before: 1h, after: 10m, grace: 1m}");
+    let named = |s, a: &str, n: &str| {
+        let mut x = ev(s, a, "", "192.0.2.1");
+        x.action.name = n.into();
+        x
+    };
+    let mut e = Engine::new(&d, MINUTE);
+    let out = run(&mut e, vec![named(0, "a", "Review"), named(1800, "a", "Push"), named(4000, "b", "Push"), named(4300, "b", "Review"), named(8000, "c", "Push"), named(9000, "c", "Review")]);
+    let keys: Vec<&str> = out.iter().map(|f| f.unmapped.key.as_str()).collect();
+    assert_eq!(keys, ["c"], "a reviewed before, b within 10m after, c 16m after");
+}
+
+#[test]
+fn first_seen_age_fires_once_per_day_from_issue_time_or_first_sight() {
+    let d = det("id: old\ntitle: old\nfamily: standing_token\nseverity: medium\ncorrelation: {type: first_seen, group-by: [credential.id], min_age: 90d, repeat: 1d}");
+    let at_day = |day: i64, h: i64| ev(day * 86_400 + h * 3600, "a", "AKIAOLD", "192.0.2.1");
+    let mut e = Engine::new(&d, MINUTE);
+    let out = run(&mut e, vec![at_day(0, 0), at_day(89, 1), at_day(90, 1), at_day(90, 5), at_day(91, 2)]);
+    assert_eq!(out.len(), 2, "day 90 and day 91, once each");
+    assert!(out[0].unmapped.note.contains("first seen"));
+    // an issue time in the log is the basis when present
+    let mut issued = ev(0, "a", "AKIANEW", "192.0.2.1");
+    issued.credential.as_mut().unwrap().issued = Some(T0 - 100 * DAY);
+    let mut e = Engine::new(&d, MINUTE);
+    assert_eq!(run(&mut e, vec![issued]).len(), 1);
+}
+
+#[test]
+fn first_seen_new_keys_after_learning() {
+    let d = det("id: new\ntitle: new\nfamily: credential_sharing\nseverity: low\ncorrelation: {type: first_seen, group-by: [credential.id], learning: 1d}");
+    let mut e = Engine::new(&d, MINUTE);
+    let out = run(&mut e, vec![ev(0, "a", "K1", "192.0.2.1"), ev(3600, "a", "K2", "192.0.2.1"), ev(90_000, "a", "K1", "192.0.2.1"), ev(90_001, "a", "K3", "192.0.2.1")]);
+    let keys: Vec<&str> = out.iter().map(|f| f.unmapped.key.as_str()).collect();
+    assert_eq!(keys, ["K3"]);
+}
+
+#[test]
+fn state_is_capped_and_evictions_counted() {
+    let d = det("id: cap\ntitle: cap\nfamily: credential_sharing\nseverity: low\ncorrelation: {type: value_count, group-by: [credential.id], timespan: 1h, condition: {gte: 3, field: source.network}, max_keys: 10}");
+    let mut e = Engine::new(&d, MINUTE);
+    let events = (0..100).map(|i| ev(i, "a", &format!("K{i}"), "192.0.2.1")).collect();
+    run(&mut e, events);
+    let (_, size, _) = &e.state_sizes()[0];
+    assert!(size.evicted >= 90, "{size:?}");
+}
+
+#[test]
+fn single_match_detector_and_network_derivation() {
+    let d = det("id: nonip\ntitle: nonip\nfamily: credential_sharing\nseverity: low\nmatch: {source.network|exists: false}");
+    let mut e = Engine::new(&d, MINUTE);
+    let out = run(&mut e, vec![ev(0, "a", "K", "AWS Internal"), ev(1, "a", "K", "192.0.2.1")]);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].evidences[0].src_endpoint.name.as_deref(), Some("AWS Internal"));
+}

@@ -220,7 +220,8 @@ fn truncation_message(gz: bool, at: u64, e: &io::Error) -> String {
 
 fn read_stream(path: Arc<str>, mut r: Box<dyn Read>, gz: bool, opts: ReadOptions, emit: &mut dyn FnMut(Piece)) {
     let mut buf = Vec::with_capacity(opts.chunk + 64 * 1024);
-    let (_, err) = fill(&mut *r, &mut buf, opts.chunk);
+    // enough to see past a BOM and whitespace to the first key, whatever the chunk size
+    let (_, err) = fill(&mut *r, &mut buf, opts.chunk.max(4096));
     let kind = container(&buf[..buf.len().min(4096)]);
     if kind != Container::Lines {
         let mut truncated = err.map(|e| truncation_message(gz, buf.len() as u64, &e));
