@@ -7,12 +7,13 @@
 //! the end of input.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
 use crate::alerts::finding::Finding;
 use crate::context::{Approval, ApprovalStore};
 use crate::detect::spec::{Detector, Kind};
+use crate::detect::keyed::FastMap;
 use crate::detect::{Candidate, Ctx, Running, StateSize};
 use crate::event::{Event, Millis, Str};
 use crate::network::network_of;
@@ -20,10 +21,12 @@ use crate::time::{HOUR, MINUTE};
 
 pub const DEFAULT_LATENESS: Millis = 5 * MINUTE;
 
+/// Small on purpose: the heap moves its elements on every push and pop, so the event sits
+/// behind an `Arc` (which detectors keep as evidence anyway).
 struct Pending {
     time: Millis,
     seq: u64,
-    ev: Event,
+    ev: Arc<Event>,
 }
 
 impl PartialEq for Pending {
@@ -63,7 +66,7 @@ pub struct Engine {
     watermark: Millis,
     seq: u64,
     /// (detector index, key) -> end time of the last finding raised
-    last_raised: HashMap<(usize, Str), Millis>,
+    last_raised: FastMap<(usize, Str), Millis>,
     last_sweep: Millis,
     stats: EngineStats,
     scratch: Vec<Candidate>,
@@ -79,7 +82,7 @@ impl Engine {
             max_seen: Millis::MIN,
             watermark: Millis::MIN,
             seq: 0,
-            last_raised: HashMap::new(),
+            last_raised: FastMap::default(),
             last_sweep: Millis::MIN,
             stats: EngineStats::default(),
             scratch: Vec::new(),
@@ -126,14 +129,16 @@ impl Engine {
     }
 
     /// Take one event; findings it completes (here or by moving the watermark) go to `out`.
-    pub fn push(&mut self, mut ev: Event, out: &mut Vec<Finding>) {
+    pub fn push(&mut self, mut ev: Arc<Event>, out: &mut Vec<Finding>) {
         self.stats.events += 1;
-        if let Some(ip) = ev.source.ip {
-            ev.source.network = Some(network_of(ip));
+        if ev.source.network.is_none() {
+            if let Some(ip) = ev.source.ip {
+                Arc::make_mut(&mut ev).source.network = Some(network_of(ip));
+            }
         }
         if ev.time < self.watermark {
             self.stats.late += 1;
-            self.dispatch(Arc::new(ev), true, out);
+            self.dispatch(ev, true, out);
             return;
         }
         self.max_seen = self.max_seen.max(ev.time);
@@ -161,7 +166,7 @@ impl Engine {
         }
         while self.buffer.peek().is_some_and(|p| p.time <= wm) {
             let p = self.buffer.pop().expect("peeked");
-            self.dispatch(Arc::new(p.ev), false, out);
+            self.dispatch(p.ev, false, out);
         }
         self.watermark = wm;
         let ctx = Ctx {
@@ -194,7 +199,7 @@ impl Engine {
 /// Suppress a repeat for the same detector and key inside its `suppress` period (counted), or
 /// build the finding. Counting detectors suppress inside their windows themselves.
 fn raise(
-    last_raised: &mut HashMap<(usize, Str), Millis>,
+    last_raised: &mut FastMap<(usize, Str), Millis>,
     stats: &mut EngineStats,
     i: usize,
     spec: &Detector,

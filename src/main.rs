@@ -17,6 +17,9 @@ use bypassd::replay::{self, Progress, ReplayError, ReplayOptions};
 use bypassd::sources::replay::{expand, Input, ReadOptions};
 use bypassd::time::{parse_duration, parse_instant};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "bypassd", version, about = "Catch people and non-human identities routing around identity controls")]
 struct Cli {

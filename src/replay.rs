@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::alerts::finding::Finding;
 use crate::decode::detect::Container;
-use crate::decode::{decode_record, DecodeError, InputError, Reason, Record};
+use crate::decode::{DecodeError, Decoder, InputError, Reason, Record};
 use crate::detect::spec::Detector;
 use crate::detect::StateSize;
 use crate::engine::{Engine, EngineStats};
@@ -152,7 +152,7 @@ struct DecodeOptions {
 }
 
 impl DecodeOptions {
-    fn one(&self, b: &mut Batch, bytes: &[u8], origin: Origin) {
+    fn one(&self, dec: &mut Decoder, b: &mut Batch, bytes: &[u8], origin: Origin) {
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -164,7 +164,7 @@ impl DecodeOptions {
                 return;
             }
         };
-        match decode_record(text, self.format, origin.clone()) {
+        match dec.decode(text, origin.clone()) {
             Ok(Record::Event(ev)) => {
                 let before = self.since.is_some_and(|s| ev.time < s);
                 let after = self.until.is_some_and(|u| ev.time >= u);
@@ -190,6 +190,8 @@ impl DecodeOptions {
                 data,
             } => {
                 b.bytes = data.len() as u64;
+                b.records.reserve(data.len() / 512);
+                let mut dec = Decoder::new(self.format);
                 let mut line = first_line;
                 let mut start = 0usize;
                 for end in memchr::memchr_iter(b'\n', &data).chain(std::iter::once(data.len())) {
@@ -213,7 +215,7 @@ impl DecodeOptions {
                                 ),
                             });
                         } else {
-                            self.one(&mut b, raw, origin);
+                            self.one(&mut dec, &mut b, raw, origin);
                         }
                     }
                     line += 1;
@@ -239,6 +241,7 @@ impl DecodeOptions {
             line,
             offset: offset as u64,
         };
+        let mut dec = Decoder::new(self.format);
         let mut line = 1u64;
         let mut counted = 0usize;
         let mut line_at = |pos: usize| {
@@ -289,7 +292,7 @@ impl DecodeOptions {
             match it.next() {
                 Some(Ok(_)) => {
                     let end = pos + it.byte_offset();
-                    self.one(b, &data[pos..end], origin(l, pos));
+                    self.one(&mut dec, b, &data[pos..end], origin(l, pos));
                     pos = end;
                 }
                 Some(Err(e)) if e.is_eof() => {
@@ -371,7 +374,8 @@ pub fn run(
         let (done_tx, done_rx) = sync_channel::<(u64, Batch)>(threads * 4);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let raw = progress.raw_bytes.clone();
-        s.spawn(move || {
+        let reader = std::thread::Builder::new().name("replay-read".into());
+        let spawned = reader.spawn_scoped(s, move || {
             let mut seq = 0u64;
             for input in &opts.inputs {
                 let mut stop = false;
@@ -386,11 +390,15 @@ pub fn run(
                 }
             }
         });
-        for _ in 0..threads {
+        spawned.map_err(ReplayError::Output)?;
+        for i in 0..threads {
             let rx = work_rx.clone();
             let tx = done_tx.clone();
             let dec = &dec;
-            s.spawn(move || worker(&rx, &tx, dec));
+            std::thread::Builder::new()
+                .name(format!("replay-decode-{i}"))
+                .spawn_scoped(s, move || worker(&rx, &tx, dec))
+                .map_err(ReplayError::Output)?;
         }
         drop(done_tx);
         let mut next = 0u64;
@@ -468,7 +476,7 @@ fn apply(
             }
             Record::Approval(a) => {
                 *summary.records_by_format.entry(Format::Approval.name()).or_default() += 1;
-                engine.push_approval(a);
+                engine.push_approval(*a);
             }
             Record::Skipped(what) => *summary.skipped.entry(what).or_default() += 1,
         }

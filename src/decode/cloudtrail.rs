@@ -165,11 +165,15 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
         .event_name
         .get()
         .ok_or_else(|| DecodeError::missing(F, "eventName"))?;
+    let service = r
+        .event_source
+        .get()
+        .ok_or_else(|| DecodeError::missing(F, "eventSource"))?;
     let mut ev = Event::new(time, F, origin);
     ev.id = r.event_id.get().map(Str::from);
     ev.region = r.aws_region.get().map(Str::from);
     ev.source = Source::from_raw(r.source_ip.get(), r.user_agent.get());
-    ev.action = action(&r, name);
+    ev.action = action(&r, name, service);
     if let Some(ui) = r.user_identity.get() {
         identity(&mut ev, ui, &r);
     } else {
@@ -187,7 +191,7 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     Ok(ev)
 }
 
-fn action(r: &Record, name: &str) -> Action {
+fn action(r: &Record, name: &str, service: &str) -> Action {
     let rp = r.request_parameters.get();
     let resource = rp.and_then(|p| {
         p.role_arn
@@ -202,7 +206,7 @@ fn action(r: &Record, name: &str) -> Action {
     let error = r.error_code.get();
     Action {
         name: Str::from(name),
-        service: r.event_source.get().map(Str::from),
+        service: Some(Str::from(service)),
         resource: resource.map(Str::from),
         outcome: if error.is_some() {
             Outcome::Failure

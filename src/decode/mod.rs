@@ -10,15 +10,18 @@ pub mod detect;
 pub mod json;
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::context::Approval;
 use crate::event::{Event, Format, Origin};
+use crate::network::network_of;
 
 /// What one input record decodes to.
 #[derive(Debug, Clone)]
 pub enum Record {
-    Event(Event),
-    Approval(Approval),
+    /// shared from here on: the engine buffers it and findings keep it as evidence
+    Event(Arc<Event>),
+    Approval(Box<Approval>),
     /// a record that is understood and deliberately not an event (e.g. a CloudTrail digest file);
     /// counted in the summary under this name
     Skipped(&'static str),
@@ -104,38 +107,85 @@ impl fmt::Display for InputError {
     }
 }
 
-/// Decode one JSON record. Context records (`"kind": ...`) are recognised whatever `forced` says;
-/// otherwise `forced` picks the decoder, or the record is sniffed.
+/// Derive what every event carries beyond its vendor fields (the source network), once, on the
+/// decoding thread.
+fn finish(mut ev: Event) -> Record {
+    ev.source.network = ev.source.ip.map(network_of);
+    Record::Event(Arc::new(ev))
+}
+
+/// Decodes the records of one stream (a file, a Kafka partition). It remembers the format of
+/// the last record, so a stream of one format is decoded without sniffing each line; sniffing
+/// happens on the first record and whenever the remembered format does not fit.
+#[derive(Debug, Clone, Default)]
+pub struct Decoder {
+    forced: Option<Format>,
+    last: Option<Format>,
+}
+
+impl Decoder {
+    /// `forced` decodes every non-context record with that format (`--format`).
+    pub fn new(forced: Option<Format>) -> Decoder {
+        Decoder { forced, last: None }
+    }
+
+    /// Decode one JSON record. Context records (`"kind": ...`) are recognised whatever the format.
+    pub fn decode(&mut self, text: &str, origin: Origin) -> Result<Record, DecodeError> {
+        if let Some(f) = self.forced {
+            return match decode_as(f, text, origin.clone()) {
+                Err(_) if detect::sniff(text) == Some(Format::Approval) => {
+                    decode_as(Format::Approval, text, origin)
+                }
+                r => r,
+            };
+        }
+        if let Some(f) = self.last {
+            if let Ok(r) = decode_as(f, text, origin.clone()) {
+                return Ok(r);
+            }
+        }
+        let format = match detect::sniff(text) {
+            Some(f) => f,
+            None if detect::is_cloudtrail_digest(text) => {
+                return Ok(Record::Skipped("cloudtrail_digest"))
+            }
+            None => return Err(unrecognised(text)),
+        };
+        let r = decode_as(format, text, origin)?;
+        if format != Format::Approval {
+            self.last = Some(format);
+        }
+        Ok(r)
+    }
+}
+
+/// Decode one record with a fresh [`Decoder`] (no memory of earlier records).
 pub fn decode_record(
     text: &str,
     forced: Option<Format>,
     origin: Origin,
 ) -> Result<Record, DecodeError> {
-    let format = match detect::sniff(text) {
-        Some(Format::Approval) => Format::Approval,
-        None if forced.is_none() && detect::is_cloudtrail_digest(text) => {
-            return Ok(Record::Skipped("cloudtrail_digest"))
-        }
-        sniffed => forced.or(sniffed).ok_or_else(|| {
-            // not recognised: say why in the most useful terms
-            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                return DecodeError::json(&e);
-            }
-            DecodeError::new(
-                Reason::UnknownFormat,
-                format!(
-                    "unrecognised record format (known: {}; use --format to force one)",
-                    Format::ALL
-                        .iter()
-                        .map(|f| f.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?,
-    };
+    Decoder::new(forced).decode(text, origin)
+}
+
+fn decode_as(format: Format, text: &str, origin: Origin) -> Result<Record, DecodeError> {
     match format {
-        Format::Cloudtrail => cloudtrail::decode(text, origin).map(Record::Event),
-        Format::Approval => approval::decode(text, origin).map(Record::Approval),
+        Format::Cloudtrail => cloudtrail::decode(text, origin).map(finish),
+        Format::Approval => approval::decode(text, origin).map(|a| Record::Approval(Box::new(a))),
     }
+}
+
+/// Not recognised: say why in the most useful terms.
+fn unrecognised(text: &str) -> DecodeError {
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return DecodeError::json(&e);
+    }
+    let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+    DecodeError::new(
+        Reason::UnknownFormat,
+        format!(
+            "unrecognised record format (known: {}; use --format to force one)",
+            known.join(", ")
+        ),
+    )
 }

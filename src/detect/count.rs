@@ -4,11 +4,11 @@
 //! event. Events that are late but still inside that span join the window in time order; older
 //! ones are counted in `too_late`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::field::{display_key, group_key};
-use super::keyed::{Keyed, LastSeen};
+use super::keyed::{FastMap, Keyed, LastSeen};
 use super::spec::{Detector, Kind};
 use super::{Candidate, StateSize};
 use crate::event::{Event, Millis, Str};
@@ -25,7 +25,7 @@ struct KeyWindow {
     /// (time, counted value) of every event in the window, time-ordered
     times: VecDeque<(Millis, Option<Str>)>,
     /// value_count: per distinct value, how many window events carry it and the latest of them
-    values: HashMap<Str, (u32, Arc<Event>)>,
+    values: FastMap<Str, (u32, Arc<Event>)>,
     /// event_count: the latest events, for evidence
     recent: VecDeque<Arc<Event>>,
     newest: Millis,

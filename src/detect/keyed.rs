@@ -5,6 +5,10 @@ use std::collections::HashMap;
 
 use crate::event::{Millis, Str};
 
+/// Hash map for hot per-event lookups: foldhash, seeded per process (iteration order is never
+/// relied on; anything that leaves the engine is sorted first).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// State that knows when its key was last seen (event time).
 pub trait LastSeen {
     fn last_seen(&self) -> Millis;
@@ -12,7 +16,7 @@ pub trait LastSeen {
 
 #[derive(Debug)]
 pub struct Keyed<V> {
-    map: HashMap<Str, V>,
+    map: FastMap<Str, V>,
     max_keys: usize,
     evicted: u64,
 }
@@ -20,7 +24,7 @@ pub struct Keyed<V> {
 impl<V: LastSeen> Keyed<V> {
     pub fn new(max_keys: usize) -> Keyed<V> {
         Keyed {
-            map: HashMap::new(),
+            map: FastMap::default(),
             max_keys: max_keys.max(1),
             evicted: 0,
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::spec::{Detector, TestCase};
-use crate::decode::{decode_record, Record};
+use crate::decode::{Decoder, Record};
 use crate::engine::{Engine, DEFAULT_LATENESS};
 use crate::event::Origin;
 
@@ -42,15 +42,16 @@ fn findings_for(d: &Arc<Detector>, t: &TestCase) -> Result<usize, String> {
     let mut engine = Engine::new(std::slice::from_ref(d), DEFAULT_LATENESS);
     let mut out = Vec::new();
     let name: Arc<str> = Arc::from(t.name.as_str());
+    let mut decoder = Decoder::new(None);
     for (i, v) in t.events.iter().enumerate() {
         let json = serde_json::to_string(v).map_err(|e| format!("event {i}: {e}"))?;
         let origin = Origin::Inline {
             test: name.clone(),
             index: i as u64,
         };
-        match decode_record(&json, None, origin) {
+        match decoder.decode(&json, origin) {
             Ok(Record::Event(ev)) => engine.push(ev, &mut out),
-            Ok(Record::Approval(a)) => engine.push_approval(a),
+            Ok(Record::Approval(a)) => engine.push_approval(*a),
             Ok(Record::Skipped(_)) => {}
             Err(e) => return Err(format!("event {i}: {e}")),
         }

@@ -48,7 +48,7 @@ fn ev(secs: i64, actor: &str, cred: &str, ip: &str) -> Event {
 fn run(engine: &mut Engine, events: Vec<Event>) -> Vec<Finding> {
     let mut out = Vec::new();
     for e in events {
-        engine.push(e, &mut out);
+        engine.push(Arc::new(e), &mut out);
     }
     engine.flush(&mut out);
     out
@@ -78,22 +78,22 @@ fn out_of_order_events_within_lateness_are_reordered() {
 fn late_events_are_counted_and_still_join_open_windows() {
     let mut e = Engine::new(&multi_network(), MINUTE);
     let mut out = Vec::new();
-    e.push(ev(0, "a", "AKIA1", "203.0.113.1"), &mut out);
-    e.push(ev(240, "a", "AKIA1", "198.51.100.1"), &mut out);
-    e.push(ev(600, "b", "AKIA2", "10.0.0.1"), &mut out); // moves the watermark to 540s
+    e.push(Arc::new(ev(0, "a", "AKIA1", "203.0.113.1")), &mut out);
+    e.push(Arc::new(ev(240, "a", "AKIA1", "198.51.100.1")), &mut out);
+    e.push(Arc::new(ev(600, "b", "AKIA2", "10.0.0.1")), &mut out); // moves the watermark to 540s
     assert!(e.watermark() >= T0 + 540 * SECOND);
     // 3 minutes behind the watermark: late, but inside AKIA1's 10 minute window
-    e.push(ev(360, "a", "AKIA1", "192.0.2.9"), &mut out);
+    e.push(Arc::new(ev(360, "a", "AKIA1", "192.0.2.9")), &mut out);
     e.flush(&mut out);
     assert_eq!(e.stats().late, 1);
     assert_eq!(out.len(), 1, "the late event completed the pattern");
     // far too late for any window still held: counted, no finding
     let mut e = Engine::new(&multi_network(), MINUTE);
     let mut out = Vec::new();
-    e.push(ev(0, "a", "AKIA1", "203.0.113.1"), &mut out);
-    e.push(ev(3600, "a", "AKIA1", "198.51.100.1"), &mut out);
-    e.push(ev(3700, "b", "AKIA2", "198.51.100.1"), &mut out); // releases AKIA1's 3600 event
-    e.push(ev(2900, "a", "AKIA1", "192.0.2.9"), &mut out);
+    e.push(Arc::new(ev(0, "a", "AKIA1", "203.0.113.1")), &mut out);
+    e.push(Arc::new(ev(3600, "a", "AKIA1", "198.51.100.1")), &mut out);
+    e.push(Arc::new(ev(3700, "b", "AKIA2", "198.51.100.1")), &mut out); // releases AKIA1's 3600 event
+    e.push(Arc::new(ev(2900, "a", "AKIA1", "192.0.2.9")), &mut out);
     e.flush(&mut out);
     assert!(out.is_empty());
     assert_eq!(e.stats().late, 1);
@@ -187,19 +187,19 @@ fn absence() -> Vec<Arc<Detector>> {
 fn absence_waits_for_grace_so_late_approvals_count() {
     let mut e = Engine::new(&absence(), MINUTE);
     let mut out = Vec::new();
-    e.push(ev(0, "breakglass-admin", "", "192.0.2.1"), &mut out);
-    e.push(ev(300, "other", "", "192.0.2.1"), &mut out); // watermark 4m: not decided yet
+    e.push(Arc::new(ev(0, "breakglass-admin", "", "192.0.2.1")), &mut out);
+    e.push(Arc::new(ev(300, "other", "", "192.0.2.1")), &mut out); // watermark 4m: not decided yet
     assert!(out.is_empty());
     e.push_approval(approval("BreakGlass-Admin", -60, 3600)); // arrives 5 minutes after the use
-    e.push(ev(1200, "other", "", "192.0.2.1"), &mut out); // watermark 19m > 0 + 10m grace
+    e.push(Arc::new(ev(1200, "other", "", "192.0.2.1")), &mut out); // watermark 19m > 0 + 10m grace
     e.flush(&mut out);
     assert!(out.is_empty(), "approval inside the grace covers the use");
 
     // the same approval arriving after the grace is too late
     let mut e = Engine::new(&absence(), MINUTE);
     let mut out = Vec::new();
-    e.push(ev(0, "breakglass-admin", "", "192.0.2.1"), &mut out);
-    e.push(ev(1200, "other", "", "192.0.2.1"), &mut out);
+    e.push(Arc::new(ev(0, "breakglass-admin", "", "192.0.2.1")), &mut out);
+    e.push(Arc::new(ev(1200, "other", "", "192.0.2.1")), &mut out);
     assert_eq!(out.len(), 1, "decided once the watermark passed event + grace");
     e.push_approval(approval("breakglass-admin", -60, 3600));
     e.flush(&mut out);

@@ -189,7 +189,8 @@ pub fn read_input(input: &Input, opts: ReadOptions, raw_bytes: &Arc<AtomicU64>, 
     read_stream(path, reader, gz, opts, emit);
 }
 
-/// Fill `buf` up to `want` more bytes; returns (bytes added, error if the stream failed).
+/// Append up to `want` more bytes to `buf`; returns the bytes added and the error if the stream
+/// failed (what was read before the error is kept).
 fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> (usize, Option<io::Error>) {
     let start = buf.len();
     buf.resize(start + want, 0);

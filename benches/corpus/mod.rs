@@ -1,0 +1,112 @@
+//! A deterministic generator of realistic CloudTrail JSON lines for benchmarks: a day of mixed
+//! traffic (SSO users, IAM users with long-term keys, instance-profile sessions, AWS services,
+//! CI pipelines) with a handful of shared keys used from several networks.
+
+use std::fmt::Write;
+
+/// xorshift64*: fast, deterministic, no dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+const ACTIONS: &[(&str, &str, bool)] = &[
+    ("DescribeInstances", "ec2.amazonaws.com", true),
+    ("GetObject", "s3.amazonaws.com", true),
+    ("PutObject", "s3.amazonaws.com", false),
+    ("ListBuckets", "s3.amazonaws.com", true),
+    ("Decrypt", "kms.amazonaws.com", true),
+    ("GetSecretValue", "secretsmanager.amazonaws.com", true),
+    ("AssumeRole", "sts.amazonaws.com", false),
+    ("GetCallerIdentity", "sts.amazonaws.com", true),
+    ("UpdateFunctionCode20150331v2", "lambda.amazonaws.com", false),
+    ("DescribeDBClusters", "rds.amazonaws.com", true),
+    ("PutMetricData", "monitoring.amazonaws.com", false),
+    ("ListUsers", "iam.amazonaws.com", true),
+];
+
+const AGENTS: &[&str] = &[
+    "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22 prompt/off command/s3.cp",
+    "aws-sdk-java/2.25.6 Linux/6.1.79-99.164.amzn2023.x86_64 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy",
+    "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux#6.5.0 md/arch#x86_64 lang/python#3.11.7 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.51",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+    "Terraform/1.7.4 (+https://www.terraform.io) terraform-provider-aws/5.39.1 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.25.2 os/linux lang/go#1.21.7 md/GOOS#linux md/GOARCH#amd64",
+];
+
+/// Day start: 2026-03-02T00:00:00Z.
+pub const START: i64 = 1_772_409_600;
+
+fn ts(out: &mut String, secs: i64) {
+    let day_secs = secs.rem_euclid(86_400);
+    let (h, m, s) = (day_secs / 3600, day_secs / 60 % 60, day_secs % 60);
+    let day = 2 + (secs - START).div_euclid(86_400);
+    let _ = write!(out, "2026-03-{day:02}T{h:02}:{m:02}:{s:02}Z");
+}
+
+/// Append record `i` of `n` (one line, no newline) to `out`.
+pub fn record(rng: &mut Rng, i: u64, n: u64, out: &mut String) {
+    let secs = START + (i as i64 * 86_400 / n.max(1) as i64);
+    let (name, source, ro) = ACTIONS[rng.below(ACTIONS.len() as u64) as usize];
+    let who = rng.below(100);
+    let ua = AGENTS[rng.below(AGENTS.len() as u64) as usize];
+    let shared = i % 50_000 < 6 && i > 50_000; // a few shared keys, each from 3 networks in seconds
+    let (identity, ip): (String, String) = if shared {
+        let k = i / 50_000;
+        (
+            format!(r#"{{"type":"IAMUser","principalId":"AIDA3SHARED{k:08}","arn":"arn:aws:iam::111122223333:user/shared-{k}","accountId":"111122223333","accessKeyId":"AKIA3SHARED{k:09}","userName":"shared-{k}"}}"#),
+            format!("{}.{}.{}.{}", 20 + i % 3 * 40, 10 + k % 200, 7, 9),
+        )
+    } else if who < 40 {
+        let u = rng.below(2000);
+        (
+            format!(r#"{{"type":"AssumedRole","principalId":"AROA3EXAMPLEDEVROLE:user{u}@corp.example","arn":"arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Developer_0123456789abcdef/user{u}@corp.example","accountId":"111122223333","accessKeyId":"ASIA3SSO{u:012}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA3EXAMPLEDEVROLE","arn":"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Developer_0123456789abcdef","accountId":"111122223333","userName":"AWSReservedSSO_Developer_0123456789abcdef"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"2026-03-02T00:00:00Z","mfaAuthenticated":"false"}}}}}}"#),
+            format!("203.0.{}.{}", u % 250, 1 + u % 200),
+        )
+    } else if who < 75 {
+        let inst = rng.below(5000);
+        (
+            format!(r#"{{"type":"AssumedRole","principalId":"AROA3EXAMPLEWEBROLE:i-0a1b2c3d{inst:09x}","arn":"arn:aws:sts::111122223333:assumed-role/web-app/i-0a1b2c3d{inst:09x}","accountId":"111122223333","accessKeyId":"ASIA3WEB{inst:012}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA3EXAMPLEWEBROLE","arn":"arn:aws:iam::111122223333:role/web-app","accountId":"111122223333","userName":"web-app"}},"attributes":{{"creationDate":"2026-03-01T23:00:00Z","mfaAuthenticated":"false"}},"ec2RoleDelivery":"2.0"}}}}"#),
+            format!("10.0.{}.{}", inst % 16, inst % 250 + 1),
+        )
+    } else if who < 90 {
+        let k = rng.below(500);
+        (
+            format!(r#"{{"type":"IAMUser","principalId":"AIDA3USER{k:010}","arn":"arn:aws:iam::111122223333:user/svc-pipeline-{k}","accountId":"111122223333","accessKeyId":"AKIA3PIPE{k:011}","userName":"svc-pipeline-{k}"}}"#),
+            format!("198.51.{}.{}", k % 100, 1 + rng.below(250)),
+        )
+    } else {
+        (
+            r#"{"type":"AWSService","invokedBy":"lambda.amazonaws.com"}"#.to_string(),
+            "lambda.amazonaws.com".to_string(),
+        )
+    };
+    out.push_str(r#"{"eventVersion":"1.09","userIdentity":"#);
+    out.push_str(&identity);
+    out.push_str(r#","eventTime":""#);
+    ts(out, secs);
+    let _ = write!(
+        out,
+        r#"","eventSource":"{source}","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"{ip}","userAgent":"{ua}","requestParameters":{{"bucketName":"corp-data-{b}","key":"reports/2026/03/02/part-{p:05}.parquet"}},"responseElements":null,"additionalEventData":{{"bytesTransferredOut":{bytes}}},"requestID":"{r:016X}","eventID":"{e:08x}-{f:04x}-4{g:03x}-8{h:03x}-{r:012x}","readOnly":{ro},"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management","tlsDetails":{{"tlsVersion":"TLSv1.3","clientProvidedHostHeader":"{svc}.us-east-1.amazonaws.com"}}}}"#,
+        b = rng.below(40),
+        p = rng.below(100_000),
+        r = rng.next() >> 16,
+        bytes = rng.below(1 << 20),
+        e = rng.next() as u32,
+        f = rng.below(1 << 16),
+        g = rng.below(1 << 12),
+        h = rng.below(1 << 12),
+        svc = source.trim_end_matches(".amazonaws.com"),
+    );
+}
