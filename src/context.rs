@@ -106,8 +106,14 @@ mod tests {
         s.insert(approval("INC-1", "carol", 150, 300));
         s.insert(approval("INC-1", "carol", 150, 300));
         assert_eq!(s.len(), 2);
-        assert_eq!(s.covering(["CAROL"], "break_glass", 120).unwrap().id, "INC-2");
-        assert_eq!(s.covering(["carol"], "break_glass", 160).unwrap().id, "INC-1");
+        assert_eq!(
+            s.covering(["CAROL"], "break_glass", 120).unwrap().id,
+            "INC-2"
+        );
+        assert_eq!(
+            s.covering(["carol"], "break_glass", 160).unwrap().id,
+            "INC-1"
+        );
         assert!(s.covering(["carol"], "break_glass", 301).is_none());
         assert!(s.covering(["dave"], "break_glass", 160).is_none());
         assert!(s.covering(["carol"], "deploy", 160).is_none());

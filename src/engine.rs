@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use crate::alerts::finding::Finding;
 use crate::context::{Approval, ApprovalStore};
-use crate::detect::spec::{Detector, Kind};
 use crate::detect::keyed::FastMap;
+use crate::detect::spec::{Detector, Kind};
 use crate::detect::{Candidate, Ctx, Running, StateSize};
 use crate::event::{Event, Millis, Str};
 use crate::network::network_of;

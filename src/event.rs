@@ -110,9 +110,26 @@ impl ActorKind {
         let n = name.to_ascii_lowercase();
         const AGENT: &[&str] = &["agent", "copilot", "claude", "gpt", "llm", "mcp-"];
         const SERVICE: &[&str] = &[
-            "svc-", "svc_", "sa-", "ci-", "cd-", "bot-", "-bot", "[bot]", "-svc", "_svc",
-            "service", "automation", "terraform", "jenkins", "github-actions", "gitlab-runner",
-            "pipeline", "deployer", "-etl", "etl-",
+            "svc-",
+            "svc_",
+            "sa-",
+            "ci-",
+            "cd-",
+            "bot-",
+            "-bot",
+            "[bot]",
+            "-svc",
+            "_svc",
+            "service",
+            "automation",
+            "terraform",
+            "jenkins",
+            "github-actions",
+            "gitlab-runner",
+            "pipeline",
+            "deployer",
+            "-etl",
+            "etl-",
         ];
         if AGENT.iter().any(|p| n.contains(p)) {
             ActorKind::Agent

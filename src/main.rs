@@ -21,7 +21,11 @@ use bypassd::time::{parse_duration, parse_instant};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "bypassd", version, about = "Catch people and non-human identities routing around identity controls")]
+#[command(
+    name = "bypassd",
+    version,
+    about = "Catch people and non-human identities routing around identity controls"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -134,9 +138,9 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         since: a.since,
         until: a.until,
         lateness: a.lateness,
-        threads: a.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        }),
+        threads: a
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         strict: a.strict,
         read: ReadOptions {
             max_line: a.max_line_bytes.max(1),

@@ -29,8 +29,14 @@ mod tests {
 
     #[test]
     fn v4_is_slash_24_and_v6_is_slash_64() {
-        assert_eq!(network_of("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
-        assert_eq!(network_of("2001:db8:1:2:3:4:5:6".parse().unwrap()), "2001:db8:1:2::/64");
+        assert_eq!(
+            network_of("203.0.113.77".parse().unwrap()),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            network_of("2001:db8:1:2:3:4:5:6".parse().unwrap()),
+            "2001:db8:1:2::/64"
+        );
         assert_eq!(
             network_of("::ffff:198.51.100.4".parse().unwrap()),
             "::/64",

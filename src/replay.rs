@@ -66,7 +66,10 @@ impl std::fmt::Display for Summary {
             self.bytes as f64 / 1e6 / secs
         )?;
         let list = |m: &BTreeMap<&'static str, u64>| {
-            m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         if !self.records_by_format.is_empty() {
             writeln!(f, "  records by format: {}", list(&self.records_by_format))?;
@@ -83,11 +86,16 @@ impl std::fmt::Display for Summary {
             "  late events: {} (processed; {} too late for any open window)",
             self.engine.late, too_late
         )?;
-        writeln!(f, "  input errors: {}{}", self.errors(), if self.errors() > 0 {
-            format!(" ({})", list(&self.errors_by_reason))
-        } else {
-            String::new()
-        })?;
+        writeln!(
+            f,
+            "  input errors: {}{}",
+            self.errors(),
+            if self.errors() > 0 {
+                format!(" ({})", list(&self.errors_by_reason))
+            } else {
+                String::new()
+            }
+        )?;
         let by_detector = self
             .engine
             .findings
@@ -103,7 +111,10 @@ impl std::fmt::Display for Summary {
         writeln!(f, "; {suppressed} repeats suppressed")?;
         let evicted: u64 = self.state.iter().map(|(_, s, _)| s.evicted).sum();
         if evicted > 0 {
-            writeln!(f, "  detector state evictions: {evicted} (raise max_keys if this is real traffic)")?;
+            writeln!(
+                f,
+                "  detector state evictions: {evicted} (raise max_keys if this is real traffic)"
+            )?;
         }
         Ok(())
     }
@@ -192,9 +203,9 @@ impl DecodeOptions {
                 b.bytes = data.len() as u64;
                 b.records.reserve(data.len() / 512);
                 let mut dec = Decoder::new(self.format);
-                let mut line = first_line;
                 let mut start = 0usize;
-                for end in memchr::memchr_iter(b'\n', &data).chain(std::iter::once(data.len())) {
+                let ends = memchr::memchr_iter(b'\n', &data).chain(std::iter::once(data.len()));
+                for (line, end) in (first_line..).zip(ends) {
                     if start > data.len() {
                         break;
                     }
@@ -218,7 +229,6 @@ impl DecodeOptions {
                             self.one(&mut dec, &mut b, raw, origin);
                         }
                     }
-                    line += 1;
                     start = end + 1;
                 }
             }
@@ -235,7 +245,14 @@ impl DecodeOptions {
         b
     }
 
-    fn document(&self, b: &mut Batch, path: &Arc<str>, container: Container, data: &[u8], truncated: Option<String>) {
+    fn document(
+        &self,
+        b: &mut Batch,
+        path: &Arc<str>,
+        container: Container,
+        data: &[u8],
+        truncated: Option<String>,
+    ) {
         let origin = |line: u64, offset: usize| Origin::File {
             path: path.clone(),
             line,
@@ -272,13 +289,18 @@ impl DecodeOptions {
                 Some(_) if first => {}
                 Some(c) => {
                     let l = line_at(pos);
-                    let msg = format!("malformed JSON document: expected ',' or ']' but found {:?}", *c as char);
+                    let msg = format!(
+                        "malformed JSON document: expected ',' or ']' but found {:?}",
+                        *c as char
+                    );
                     fail(b, l, pos, Reason::MalformedJson, msg);
                     return;
                 }
                 None => {
                     let l = line_at(pos);
-                    let msg = truncated.clone().unwrap_or_else(|| "JSON document ends inside its record array".into());
+                    let msg = truncated
+                        .clone()
+                        .unwrap_or_else(|| "JSON document ends inside its record array".into());
                     fail(b, l, pos, Reason::TruncatedInput, msg);
                     return;
                 }
@@ -287,7 +309,8 @@ impl DecodeOptions {
             if data.get(pos) == Some(&b']') {
                 break;
             }
-            let mut it = serde_json::Deserializer::from_slice(&data[pos..]).into_iter::<serde::de::IgnoredAny>();
+            let mut it = serde_json::Deserializer::from_slice(&data[pos..])
+                .into_iter::<serde::de::IgnoredAny>();
             let l = line_at(pos);
             match it.next() {
                 Some(Ok(_)) => {
@@ -296,12 +319,20 @@ impl DecodeOptions {
                     pos = end;
                 }
                 Some(Err(e)) if e.is_eof() => {
-                    let msg = truncated.clone().unwrap_or_else(|| format!("record cut off: {e}"));
+                    let msg = truncated
+                        .clone()
+                        .unwrap_or_else(|| format!("record cut off: {e}"));
                     fail(b, l, pos, Reason::TruncatedInput, msg);
                     return;
                 }
                 Some(Err(e)) => {
-                    fail(b, l, pos, Reason::MalformedJson, format!("malformed JSON record, rest of document skipped: {e}"));
+                    fail(
+                        b,
+                        l,
+                        pos,
+                        Reason::MalformedJson,
+                        format!("malformed JSON record, rest of document skipped: {e}"),
+                    );
                     return;
                 }
                 None => break,
@@ -323,7 +354,11 @@ fn skip_ws(data: &[u8], mut pos: usize) -> usize {
 
 /// Byte position just after the `[` that opens the record array.
 fn array_start(data: &[u8], container: Container) -> Result<usize, String> {
-    let mut pos = if data.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let mut pos = if data.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     pos = skip_ws(data, pos);
     if container == Container::RecordsDocument {
         let expect = |pos: usize, what: &[u8]| data[pos.min(data.len())..].starts_with(what);
@@ -407,14 +442,24 @@ pub fn run(
             waiting.insert(seq, batch);
             while let Some(batch) = waiting.remove(&next) {
                 next += 1;
-                let r = apply(batch, opts, &mut engine, &mut summary, &mut findings, errlog, &mut shown);
+                let r = apply(
+                    batch,
+                    opts,
+                    &mut engine,
+                    &mut summary,
+                    &mut findings,
+                    errlog,
+                    &mut shown,
+                );
                 write_findings(&mut findings, out, progress)?;
                 if let Err(e) = r {
                     drop(done_rx);
                     return Err(e);
                 }
             }
-            progress.events.store(engine.events_seen(), Ordering::Relaxed);
+            progress
+                .events
+                .store(engine.events_seen(), Ordering::Relaxed);
         }
         Ok(())
     });
@@ -435,7 +480,11 @@ pub fn run(
     Ok(summary)
 }
 
-fn worker(rx: &Mutex<Receiver<(u64, Piece)>>, tx: &std::sync::mpsc::SyncSender<(u64, Batch)>, dec: &DecodeOptions) {
+fn worker(
+    rx: &Mutex<Receiver<(u64, Piece)>>,
+    tx: &std::sync::mpsc::SyncSender<(u64, Batch)>,
+    dec: &DecodeOptions,
+) {
     loop {
         let msg = rx.lock().map(|r| r.recv());
         let Ok(Ok((seq, piece))) = msg else {
@@ -462,7 +511,10 @@ fn apply(
         if opts.strict {
             return Err(ReplayError::Strict(e.to_string()));
         }
-        *summary.errors_by_reason.entry(e.error.reason.name()).or_default() += 1;
+        *summary
+            .errors_by_reason
+            .entry(e.error.reason.name())
+            .or_default() += 1;
         if *shown < opts.max_error_lines {
             *shown += 1;
             let _ = writeln!(errlog, "{e}");
@@ -471,11 +523,17 @@ fn apply(
     for r in batch.records {
         match r {
             Record::Event(ev) => {
-                *summary.records_by_format.entry(ev.format.name()).or_default() += 1;
+                *summary
+                    .records_by_format
+                    .entry(ev.format.name())
+                    .or_default() += 1;
                 engine.push(ev, findings);
             }
             Record::Approval(a) => {
-                *summary.records_by_format.entry(Format::Approval.name()).or_default() += 1;
+                *summary
+                    .records_by_format
+                    .entry(Format::Approval.name())
+                    .or_default() += 1;
                 engine.push_approval(*a);
             }
             Record::Skipped(what) => *summary.skipped.entry(what).or_default() += 1,
@@ -484,7 +542,11 @@ fn apply(
     Ok(())
 }
 
-fn write_findings(findings: &mut Vec<Finding>, out: &mut dyn Write, progress: &Progress) -> io::Result<()> {
+fn write_findings(
+    findings: &mut Vec<Finding>,
+    out: &mut dyn Write,
+    progress: &Progress,
+) -> io::Result<()> {
     for f in findings.drain(..) {
         serde_json::to_writer(&mut *out, &f)?;
         out.write_all(b"\n")?;

@@ -25,7 +25,11 @@ pub fn parse_instant(s: &str) -> Result<Millis, String> {
         return Ok(t);
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis());
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_millis());
     }
     Err(format!(
         "invalid time {s:?}: expected RFC 3339 (2026-03-02T04:05:00Z) or a date (2026-03-02)"
@@ -68,7 +72,9 @@ mod tests {
     #[test]
     fn instants_accept_dates() {
         assert_eq!(parse_instant("1970-01-02"), Ok(DAY));
-        assert!(parse_instant("02/03/2026").unwrap_err().contains("RFC 3339"));
+        assert!(parse_instant("02/03/2026")
+            .unwrap_err()
+            .contains("RFC 3339"));
     }
 
     #[test]

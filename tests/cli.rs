@@ -26,7 +26,9 @@ fn stderr(o: &Output) -> String {
 }
 
 fn fixture(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(p)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(p)
 }
 
 fn golden(name: &str, actual: &str) {
@@ -35,11 +37,17 @@ fn golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
     }
     let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(want == actual, "output differs from {}:\n{actual}", path.display());
+    assert!(
+        want == actual,
+        "output differs from {}:\n{actual}",
+        path.display()
+    );
 }
 
 fn findings(out: &str) -> Vec<serde_json::Value> {
-    out.lines().map(|l| serde_json::from_str(l).expect("each finding is one JSON line")).collect()
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("each finding is one JSON line"))
+        .collect()
 }
 
 #[test]
@@ -51,24 +59,63 @@ fn replay_of_the_bundled_incident_matches_golden() {
     let f = findings(&out);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0]["class_uid"], 2004);
-    assert_eq!(f[0]["finding_info"]["analytic"]["uid"], "credential-multi-network");
+    assert_eq!(
+        f[0]["finding_info"]["analytic"]["uid"],
+        "credential-multi-network"
+    );
     assert_eq!(f[0]["finding_info"]["types"][0], "credential_sharing");
-    assert_eq!(f[0]["actor"]["user"]["credential_uid"], "AKIA3EXAMPLEDEPLOY01");
-    assert!(!out.contains("IQoJb3JpZ2luX2Vj"), "session tokens from the logs never reach findings");
+    assert_eq!(
+        f[0]["actor"]["user"]["credential_uid"],
+        "AKIA3EXAMPLEDEPLOY01"
+    );
+    assert!(
+        !out.contains("IQoJb3JpZ2luX2Vj"),
+        "session tokens from the logs never reach findings"
+    );
     let err = stderr(&o);
     assert!(err.contains("27 events"), "{err}");
-    assert!(err.contains("records by format: approval 1, cloudtrail 27"), "{err}");
-    assert!(err.contains("findings: 1 (credential-multi-network 1)"), "{err}");
+    assert!(
+        err.contains("records by format: approval 1, cloudtrail 27"),
+        "{err}"
+    );
+    assert!(
+        err.contains("findings: 1 (credential-multi-network 1)"),
+        "{err}"
+    );
 }
 
 #[test]
 fn output_is_identical_whatever_the_argument_order_or_thread_count() {
     let base = "examples/cloudtrail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/03/02";
-    let gz = format!("{base}/111122223333_CloudTrail_us-east-1_20260302T0410Z_Xq3vB0yC7aPz1mN2.json.gz");
-    let js = format!("{base}/111122223333_CloudTrail_us-east-1_20260302T0420Z_Kd8sL2wR5tHq9vJ4.json");
-    let a = run(&["replay", "--threads", "1", &gz, &js, "examples/approvals.jsonl"]);
-    let b = run(&["replay", "--threads", "4", "examples/approvals.jsonl", &js, &gz]);
-    let c = run(&["replay", "--threads", "3", "examples/approvals.jsonl", &js, &gz, &gz]);
+    let gz =
+        format!("{base}/111122223333_CloudTrail_us-east-1_20260302T0410Z_Xq3vB0yC7aPz1mN2.json.gz");
+    let js =
+        format!("{base}/111122223333_CloudTrail_us-east-1_20260302T0420Z_Kd8sL2wR5tHq9vJ4.json");
+    let a = run(&[
+        "replay",
+        "--threads",
+        "1",
+        &gz,
+        &js,
+        "examples/approvals.jsonl",
+    ]);
+    let b = run(&[
+        "replay",
+        "--threads",
+        "4",
+        "examples/approvals.jsonl",
+        &js,
+        &gz,
+    ]);
+    let c = run(&[
+        "replay",
+        "--threads",
+        "3",
+        "examples/approvals.jsonl",
+        &js,
+        &gz,
+        &gz,
+    ]);
     assert!(a.status.success() && b.status.success() && c.status.success());
     assert!(!a.stdout.is_empty());
     assert_eq!(a.stdout, b.stdout);
@@ -77,7 +124,12 @@ fn output_is_identical_whatever_the_argument_order_or_thread_count() {
 
 #[test]
 fn bad_input_is_reported_counted_and_the_good_records_still_processed() {
-    let o = run(&["replay", "--max-line-bytes", "2000", "tests/fixtures/bad/mixed.jsonl"]);
+    let o = run(&[
+        "replay",
+        "--max-line-bytes",
+        "2000",
+        "tests/fixtures/bad/mixed.jsonl",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     let p = "tests/fixtures/bad/mixed.jsonl";
@@ -94,7 +146,12 @@ fn bad_input_is_reported_counted_and_the_good_records_still_processed() {
     assert!(err.contains("input errors: 6 (invalid_field 1, invalid_utf8 1, line_too_long 1, malformed_json 1, unknown_format 1, unknown_kind 1)"), "{err}");
     let f = findings(&stdout(&o));
     assert_eq!(f.len(), 1, "lines 1, 6 and 9 still make the pattern");
-    let lines: Vec<u64> = f[0]["evidences"].as_array().unwrap().iter().map(|e| e["data"]["origin"]["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = f[0]["evidences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["origin"]["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, [1, 6, 9]);
 }
 
@@ -102,7 +159,11 @@ fn bad_input_is_reported_counted_and_the_good_records_still_processed() {
 fn strict_stops_at_the_first_bad_record() {
     let o = run(&["replay", "--strict", "tests/fixtures/bad/mixed.jsonl"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("mixed.jsonl:2: malformed JSON"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("mixed.jsonl:2: malformed JSON"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -126,8 +187,19 @@ fn truncated_gzip_keeps_what_came_before() {
     let err = stderr(&o);
     assert!(err.contains("gzip stream truncated"), "{err}");
     assert!(err.contains("truncated_input 1"), "{err}");
-    let events: u64 = err.split(" events (").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(events > 100 && events < 3000, "{events} events before the cut");
+    let events: u64 = err
+        .split(" events (")
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        events > 100 && events < 3000,
+        "{events} events before the cut"
+    );
 }
 
 #[test]
@@ -137,7 +209,14 @@ fn stdin_gzip_and_format_override() {
     enc.write_all(&raw).unwrap();
     let gz = enc.finish().unwrap();
     let mut child = bin()
-        .args(["replay", "--format", "cloudtrail", "--max-line-bytes", "2000", "-"])
+        .args([
+            "replay",
+            "--format",
+            "cloudtrail",
+            "--max-line-bytes",
+            "2000",
+            "-",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -147,7 +226,10 @@ fn stdin_gzip_and_format_override() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("<stdin>:5: cloudtrail record has no eventTime"), "forced format: {err}");
+    assert!(
+        err.contains("<stdin>:5: cloudtrail record has no eventTime"),
+        "forced format: {err}"
+    );
     assert_eq!(findings(&stdout(&o)).len(), 1);
 }
 
@@ -155,11 +237,25 @@ fn stdin_gzip_and_format_override() {
 fn since_until_and_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("f.jsonl");
-    let o = run(&["replay", "--since", "2026-03-02T04:08:00Z", "-o", out.to_str().unwrap(), "examples"]);
+    let o = run(&[
+        "replay",
+        "--since",
+        "2026-03-02T04:08:00Z",
+        "-o",
+        out.to_str().unwrap(),
+        "examples",
+    ]);
     assert!(o.status.success());
     assert!(o.stdout.is_empty());
-    assert!(std::fs::read_to_string(&out).unwrap().is_empty(), "the pattern starts before --since");
-    assert!(stderr(&o).contains("outside --since/--until: 15"), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&out).unwrap().is_empty(),
+        "the pattern starts before --since"
+    );
+    assert!(
+        stderr(&o).contains("outside --since/--until: 15"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -169,7 +265,12 @@ fn usage_and_config_errors_exit_2() {
         vec!["replay", "does/not/exist.json"],
         vec!["replay", "--format", "syslog", "examples"],
         vec!["replay", "--since", "yesterday", "examples"],
-        vec!["replay", "--detectors", "tests/fixtures/invalid-detectors", "examples"],
+        vec![
+            "replay",
+            "--detectors",
+            "tests/fixtures/invalid-detectors",
+            "examples",
+        ],
         vec!["check", "--detectors", "tests/fixtures/invalid-detectors"],
         vec!["check", "--detectors", "no/such/dir"],
     ] {
@@ -179,23 +280,40 @@ fn usage_and_config_errors_exit_2() {
     }
     let o = run(&["replay", "does/not/exist.json", "nor/this/*.gz"]);
     let err = stderr(&o);
-    assert!(err.contains("does/not/exist.json: no such file") && err.contains("nor/this/*.gz: no files match"), "{err}");
+    assert!(
+        err.contains("does/not/exist.json: no such file")
+            && err.contains("nor/this/*.gz: no files match"),
+        "{err}"
+    );
 }
 
 #[test]
 fn check_runs_every_inline_test_of_every_kind() {
     let o = run(&["check"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("all 5 inline tests passed"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("all 5 inline tests passed"),
+        "{}",
+        stdout(&o)
+    );
     let o = run(&["check", "--detectors", "tests/fixtures/detectors"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    for kind in ["match", "event_count", "value_count", "absence", "first_seen"] {
+    for kind in [
+        "match",
+        "event_count",
+        "value_count",
+        "absence",
+        "first_seen",
+    ] {
         assert!(out.contains(&format!(" {kind} ")), "{kind} missing:\n{out}");
     }
     let o = run(&["check", "--detectors", "tests/fixtures/invalid-detectors"]);
     let err = stderr(&o);
-    assert!(err.contains("broken.yaml: detector Broken One: family") && err.contains("unparsable.yaml"), "{err}");
+    assert!(
+        err.contains("broken.yaml: detector Broken One: family") && err.contains("unparsable.yaml"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -206,5 +324,9 @@ fn failing_inline_test_fails_check() {
     std::fs::write(dir.path().join("d.yaml"), broken).unwrap();
     let o = run(&["check", "--detectors", dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stdout(&o).contains("FAIL") && stdout(&o).contains("expected 2 finding(s), got 1"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("FAIL") && stdout(&o).contains("expected 2 finding(s), got 1"),
+        "{}",
+        stdout(&o)
+    );
 }

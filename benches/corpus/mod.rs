@@ -31,7 +31,11 @@ const ACTIONS: &[(&str, &str, bool)] = &[
     ("GetSecretValue", "secretsmanager.amazonaws.com", true),
     ("AssumeRole", "sts.amazonaws.com", false),
     ("GetCallerIdentity", "sts.amazonaws.com", true),
-    ("UpdateFunctionCode20150331v2", "lambda.amazonaws.com", false),
+    (
+        "UpdateFunctionCode20150331v2",
+        "lambda.amazonaws.com",
+        false,
+    ),
     ("DescribeDBClusters", "rds.amazonaws.com", true),
     ("PutMetricData", "monitoring.amazonaws.com", false),
     ("ListUsers", "iam.amazonaws.com", true),
@@ -65,25 +69,33 @@ pub fn record(rng: &mut Rng, i: u64, n: u64, out: &mut String) {
     let (identity, ip): (String, String) = if shared {
         let k = i / 50_000;
         (
-            format!(r#"{{"type":"IAMUser","principalId":"AIDA3SHARED{k:08}","arn":"arn:aws:iam::111122223333:user/shared-{k}","accountId":"111122223333","accessKeyId":"AKIA3SHARED{k:09}","userName":"shared-{k}"}}"#),
+            format!(
+                r#"{{"type":"IAMUser","principalId":"AIDA3SHARED{k:08}","arn":"arn:aws:iam::111122223333:user/shared-{k}","accountId":"111122223333","accessKeyId":"AKIA3SHARED{k:09}","userName":"shared-{k}"}}"#
+            ),
             format!("{}.{}.{}.{}", 20 + i % 3 * 40, 10 + k % 200, 7, 9),
         )
     } else if who < 40 {
         let u = rng.below(2000);
         (
-            format!(r#"{{"type":"AssumedRole","principalId":"AROA3EXAMPLEDEVROLE:user{u}@corp.example","arn":"arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Developer_0123456789abcdef/user{u}@corp.example","accountId":"111122223333","accessKeyId":"ASIA3SSO{u:012}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA3EXAMPLEDEVROLE","arn":"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Developer_0123456789abcdef","accountId":"111122223333","userName":"AWSReservedSSO_Developer_0123456789abcdef"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"2026-03-02T00:00:00Z","mfaAuthenticated":"false"}}}}}}"#),
+            format!(
+                r#"{{"type":"AssumedRole","principalId":"AROA3EXAMPLEDEVROLE:user{u}@corp.example","arn":"arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Developer_0123456789abcdef/user{u}@corp.example","accountId":"111122223333","accessKeyId":"ASIA3SSO{u:012}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA3EXAMPLEDEVROLE","arn":"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Developer_0123456789abcdef","accountId":"111122223333","userName":"AWSReservedSSO_Developer_0123456789abcdef"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"2026-03-02T00:00:00Z","mfaAuthenticated":"false"}}}}}}"#
+            ),
             format!("203.0.{}.{}", u % 250, 1 + u % 200),
         )
     } else if who < 75 {
         let inst = rng.below(5000);
         (
-            format!(r#"{{"type":"AssumedRole","principalId":"AROA3EXAMPLEWEBROLE:i-0a1b2c3d{inst:09x}","arn":"arn:aws:sts::111122223333:assumed-role/web-app/i-0a1b2c3d{inst:09x}","accountId":"111122223333","accessKeyId":"ASIA3WEB{inst:012}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA3EXAMPLEWEBROLE","arn":"arn:aws:iam::111122223333:role/web-app","accountId":"111122223333","userName":"web-app"}},"attributes":{{"creationDate":"2026-03-01T23:00:00Z","mfaAuthenticated":"false"}},"ec2RoleDelivery":"2.0"}}}}"#),
+            format!(
+                r#"{{"type":"AssumedRole","principalId":"AROA3EXAMPLEWEBROLE:i-0a1b2c3d{inst:09x}","arn":"arn:aws:sts::111122223333:assumed-role/web-app/i-0a1b2c3d{inst:09x}","accountId":"111122223333","accessKeyId":"ASIA3WEB{inst:012}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA3EXAMPLEWEBROLE","arn":"arn:aws:iam::111122223333:role/web-app","accountId":"111122223333","userName":"web-app"}},"attributes":{{"creationDate":"2026-03-01T23:00:00Z","mfaAuthenticated":"false"}},"ec2RoleDelivery":"2.0"}}}}"#
+            ),
             format!("10.0.{}.{}", inst % 16, inst % 250 + 1),
         )
     } else if who < 90 {
         let k = rng.below(500);
         (
-            format!(r#"{{"type":"IAMUser","principalId":"AIDA3USER{k:010}","arn":"arn:aws:iam::111122223333:user/svc-pipeline-{k}","accountId":"111122223333","accessKeyId":"AKIA3PIPE{k:011}","userName":"svc-pipeline-{k}"}}"#),
+            format!(
+                r#"{{"type":"IAMUser","principalId":"AIDA3USER{k:010}","arn":"arn:aws:iam::111122223333:user/svc-pipeline-{k}","accountId":"111122223333","accessKeyId":"AKIA3PIPE{k:011}","userName":"svc-pipeline-{k}"}}"#
+            ),
             format!("198.51.{}.{}", k % 100, 1 + rng.below(250)),
         )
     } else {

@@ -56,7 +56,10 @@ pub fn decode(text: &str, origin: Origin) -> Result<Approval, DecodeError> {
         None => return Err(DecodeError::missing(Format::Approval, "kind")),
     }
     let r: Raw = serde_json::from_str(text).map_err(|e| {
-        DecodeError::new(Reason::InvalidField, format!("invalid approval record: {e}"))
+        DecodeError::new(
+            Reason::InvalidField,
+            format!("invalid approval record: {e}"),
+        )
     })?;
     let f = Format::Approval;
     let req = |v: &LStr, name: &str| -> Result<Str, DecodeError> {
@@ -122,8 +125,15 @@ mod tests {
         assert!(e.message.contains("valid_until"), "{e}");
         let e = decode(r#"{"kind":"approval","id":"X","scope":"s","principal":"p","valid_from":"2026-13-02T04:05:00Z","valid_until":"2026-03-02T04:05:00Z"}"#, origin()).unwrap_err();
         assert_eq!(e.reason, Reason::InvalidField);
-        assert!(e.message.contains("valid_from") && e.message.contains("2026-13-02"), "{e}");
-        let e = decode(r#"{"kind":"approval","id":"X","scope":"s","principal":"p","valid_form":"x"}"#, origin()).unwrap_err();
+        assert!(
+            e.message.contains("valid_from") && e.message.contains("2026-13-02"),
+            "{e}"
+        );
+        let e = decode(
+            r#"{"kind":"approval","id":"X","scope":"s","principal":"p","valid_form":"x"}"#,
+            origin(),
+        )
+        .unwrap_err();
         assert!(e.message.contains("valid_form"), "{e}");
     }
 }

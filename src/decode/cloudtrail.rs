@@ -160,7 +160,8 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
         .event_time
         .get()
         .ok_or_else(|| DecodeError::missing(F, "eventTime"))?;
-    let time = parse_rfc3339(time_text).ok_or_else(|| DecodeError::invalid(F, "eventTime", time_text))?;
+    let time =
+        parse_rfc3339(time_text).ok_or_else(|| DecodeError::invalid(F, "eventTime", time_text))?;
     let name = r
         .event_name
         .get()
@@ -336,7 +337,11 @@ fn credential(ui: &UserIdentity, attrs: Option<&Attributes>, r: &Record) -> Opti
         return Some(Credential {
             id: Str::from(key),
             kind,
-            issued: if kind == CredentialKind::Session { issued } else { None },
+            issued: if kind == CredentialKind::Session {
+                issued
+            } else {
+                None
+            },
             expires: None,
         });
     }
@@ -351,7 +356,10 @@ fn credential(ui: &UserIdentity, attrs: Option<&Attributes>, r: &Record) -> Opti
     if r.event_name.get() == Some("ConsoleLogin") {
         // a console sign-in authenticates with the identity's password (or the IdP's session)
         return Some(Credential {
-            id: Str::from(format!("console:{}", ui.arn.get().or(ui.user_name.get()).unwrap_or("unknown"))),
+            id: Str::from(format!(
+                "console:{}",
+                ui.arn.get().or(ui.user_name.get()).unwrap_or("unknown")
+            )),
             kind: CredentialKind::Password,
             issued: None,
             expires: None,
@@ -364,7 +372,11 @@ fn console_login(ev: &mut Event, r: &Record) {
     if let Some(mfa) = r.additional_event_data.get().and_then(|d| d.mfa_used.get()) {
         ev.mfa = super::json::parse_bool_word(mfa);
     }
-    if let Some(result) = r.response_elements.get().and_then(|e| e.console_login.get()) {
+    if let Some(result) = r
+        .response_elements
+        .get()
+        .and_then(|e| e.console_login.get())
+    {
         if result.eq_ignore_ascii_case("Failure") {
             ev.action.outcome = Outcome::Failure;
         }

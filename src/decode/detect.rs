@@ -75,7 +75,10 @@ mod tests {
             Container::RecordsDocument
         );
         assert_eq!(container(b"  [{\"a\":1}]"), Container::Array);
-        assert_eq!(container(b"{\"eventVersion\":\"1.08\"}\n"), Container::Lines);
+        assert_eq!(
+            container(b"{\"eventVersion\":\"1.08\"}\n"),
+            Container::Lines
+        );
         assert_eq!(container(b""), Container::Lines);
     }
 

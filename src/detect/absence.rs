@@ -113,7 +113,13 @@ impl AbsenceState {
         }
     }
 
-    pub fn on_watermark(&mut self, spec: &Detector, wm: Millis, ctx: &Ctx, out: &mut Vec<Candidate>) {
+    pub fn on_watermark(
+        &mut self,
+        spec: &Detector,
+        wm: Millis,
+        ctx: &Ctx,
+        out: &mut Vec<Candidate>,
+    ) {
         let p = params(spec);
         while let Some(entry) = self.pending.first_entry() {
             if entry.key().0 > wm {
@@ -138,7 +144,11 @@ impl AbsenceState {
 
     fn covered(&self, p: &Params, key: &str, ev: &Event, ctx: &Ctx) -> bool {
         if let Some(scope) = p.approval {
-            if ctx.approvals.covering(principal_names(ev), scope, ev.time).is_some() {
+            if ctx
+                .approvals
+                .covering(principal_names(ev), scope, ev.time)
+                .is_some()
+            {
                 return true;
             }
         }

@@ -56,12 +56,26 @@ impl CountState {
         }
     }
 
-    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>, _late: bool, out: &mut Vec<Candidate>) {
+    pub fn on_event(
+        &mut self,
+        spec: &Detector,
+        ev: &Arc<Event>,
+        _late: bool,
+        out: &mut Vec<Candidate>,
+    ) {
         let (group_by, value_field, timespan, gte) = match &spec.kind {
-            Kind::EventCount { group_by, timespan, gte } => (group_by, None, *timespan, *gte),
-            Kind::ValueCount { group_by, field, timespan, gte, .. } => {
-                (group_by, Some(*field), *timespan, *gte)
-            }
+            Kind::EventCount {
+                group_by,
+                timespan,
+                gte,
+            } => (group_by, None, *timespan, *gte),
+            Kind::ValueCount {
+                group_by,
+                field,
+                timespan,
+                gte,
+                ..
+            } => (group_by, Some(*field), *timespan, *gte),
             _ => unreachable!("count state belongs to count detectors"),
         };
         if !spec.selection.matches(ev) {
@@ -144,11 +158,17 @@ impl CountState {
     }
 }
 
-fn candidate(spec: &Detector, key: &Str, w: &KeyWindow, distinct: bool, timespan: Millis) -> Candidate {
+fn candidate(
+    spec: &Detector,
+    key: &Str,
+    w: &KeyWindow,
+    distinct: bool,
+    timespan: Millis,
+) -> Candidate {
     let start = w.times.front().map_or(w.newest, |(t, _)| *t);
     let (evidence, values, note) = if distinct {
         let mut latest: Vec<&Arc<Event>> = w.values.values().map(|(_, e)| e).collect();
-        latest.sort_by(|a, b| (a.time, a.origin.to_string()).cmp(&(b.time, b.origin.to_string())));
+        latest.sort_by_cached_key(|e| (e.time, e.origin.to_string()));
         let mut values: Vec<Str> = w.values.keys().cloned().collect();
         values.sort();
         let note = format!(
@@ -161,7 +181,11 @@ fn candidate(spec: &Detector, key: &Str, w: &KeyWindow, distinct: bool, timespan
             display_key(key),
             humantime::format_duration(std::time::Duration::from_millis(timespan as u64)),
         );
-        let ev = latest.into_iter().take(spec.max_evidence).cloned().collect();
+        let ev = latest
+            .into_iter()
+            .take(spec.max_evidence)
+            .cloned()
+            .collect();
         (ev, values, note)
     } else {
         let note = format!(

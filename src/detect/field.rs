@@ -123,7 +123,10 @@ impl Field {
             Field::ActionReadOnly => ev.action.read_only.map(|r| Cow::Borrowed(bool_str(r))),
             Field::ActionError => opt(&ev.action.error),
             Field::AssumedRole => ev.assumed.as_ref().map(|a| Cow::Borrowed(a.role.as_str())),
-            Field::AssumedSession => ev.assumed.as_ref().and_then(|a| a.session_name.as_deref().map(Cow::Borrowed)),
+            Field::AssumedSession => ev
+                .assumed
+                .as_ref()
+                .and_then(|a| a.session_name.as_deref().map(Cow::Borrowed)),
             Field::Region => opt(&ev.region),
             Field::Ticket => ev.tickets.first().map(|t| Cow::Borrowed(t.as_str())),
         }
@@ -286,7 +289,10 @@ mod tests {
         assert!(cond("source.ip", &["10.1.2.3"]).matches(&e));
         assert!(cond("credential.id|exists", &["false"]).matches(&e));
         assert!(!cond("credential.id|exists", &["true"]).matches(&e));
-        assert!(!cond("credential.id", &["x"]).matches(&e), "absent field never equals");
+        assert!(
+            !cond("credential.id", &["x"]).matches(&e),
+            "absent field never equals"
+        );
     }
 
     #[test]
@@ -301,7 +307,10 @@ mod tests {
     #[test]
     fn group_keys_need_every_field() {
         let e = ev();
-        assert_eq!(group_key(&[Field::ActorId], &e).unwrap(), "arn:aws:iam::1:role/BreakGlassAdmin");
+        assert_eq!(
+            group_key(&[Field::ActorId], &e).unwrap(),
+            "arn:aws:iam::1:role/BreakGlassAdmin"
+        );
         assert_eq!(group_key(&[Field::ActorId, Field::CredentialId], &e), None);
         let k = group_key(&[Field::Format, Field::UserAgent], &e).unwrap();
         assert_eq!(display_key(&k), "cloudtrail, aws-cli/2");

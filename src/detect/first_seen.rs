@@ -98,7 +98,11 @@ impl FirstSeenState {
             return;
         }
         s.fired_period = Some(period);
-        let basis = if issued.is_some() { "issued" } else { "first seen" };
+        let basis = if issued.is_some() {
+            "issued"
+        } else {
+            "first seen"
+        };
         out.push(Candidate {
             key: key.clone(),
             window_start: repeat.map_or(since, |r| period * r.max(1)),

@@ -61,13 +61,15 @@ pub fn load_embedded() -> Result<Vec<Arc<Detector>>, LoadError> {
 /// Load every `*.yaml` / `*.yml` file directly inside `dir`.
 pub fn load_dir(dir: &Path) -> Result<Vec<Arc<Detector>>, LoadError> {
     let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
-        errors: vec![format!("{}: cannot read detector directory: {e}", dir.display())],
+        errors: vec![format!(
+            "{}: cannot read detector directory: {e}",
+            dir.display()
+        )],
     })?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.is_file()
-                && matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml"))
+            p.is_file() && matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml"))
         })
         .collect();
     paths.sort();

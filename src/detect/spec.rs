@@ -116,7 +116,11 @@ const FAMILIES: &[(&str, Family)] = &[
 
 impl Family {
     pub fn name(self) -> &'static str {
-        FAMILIES.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).expect("named")
+        FAMILIES
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .expect("named")
     }
 }
 
@@ -257,7 +261,10 @@ pub fn compile(file: &str, f: DetectorFile, errors: &mut Vec<String>) -> Option<
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     {
-        e.push("id", "must be non-empty lowercase letters, digits, '-' or '_'");
+        e.push(
+            "id",
+            "must be non-empty lowercase letters, digits, '-' or '_'",
+        );
     }
     if f.title.trim().is_empty() {
         e.push("title", "must not be empty");
@@ -303,7 +310,10 @@ fn lookup<T: Copy>(table: &[(&str, T)], v: &str, field: &str, e: &mut Errors) ->
     let found = table.iter().find(|(n, _)| *n == v).map(|(_, t)| *t);
     if found.is_none() {
         let valid: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
-        e.push(field, format!("unknown value {v:?} (valid: {})", valid.join(", ")));
+        e.push(
+            field,
+            format!("unknown value {v:?} (valid: {})", valid.join(", ")),
+        );
     }
     found
 }
@@ -335,7 +345,10 @@ fn selection(map: &BTreeMap<String, Value>, at: &str, e: &mut Errors) -> Selecti
             v => scalar(v).map(|s| vec![s]),
         };
         let Some(values) = values else {
-            e.push(&format!("{at}.{key}"), "values must be strings, numbers, booleans or a list of them");
+            e.push(
+                &format!("{at}.{key}"),
+                "values must be strings, numbers, booleans or a list of them",
+            );
             continue;
         };
         match Cond::parse(key, values) {
@@ -364,7 +377,10 @@ fn correlation(c: &CorrelationFile, e: &mut Errors) -> Option<Kind> {
         "absence" => &["absent", "before", "after", "grace", "max_keys"],
         "first_seen" => &["min_age", "repeat", "learning", "max_keys"],
         other => {
-            e.push("correlation.type", format!("unknown type {other:?} (valid: {})", KINDS.join(", ")));
+            e.push(
+                "correlation.type",
+                format!("unknown type {other:?} (valid: {})", KINDS.join(", ")),
+            );
             return None;
         }
     };
@@ -382,7 +398,10 @@ fn correlation(c: &CorrelationFile, e: &mut Errors) -> Option<Kind> {
     ];
     for (k, set) in present {
         if set && !allowed.contains(&k) {
-            e.push(&format!("correlation.{k}"), format!("does not apply to type {}", c.kind));
+            e.push(
+                &format!("correlation.{k}"),
+                format!("does not apply to type {}", c.kind),
+            );
         }
     }
     if group_by.is_empty() && c.group_by.is_empty() {
@@ -404,24 +423,48 @@ fn correlation(c: &CorrelationFile, e: &mut Errors) -> Option<Kind> {
                 if cond.field.is_some() {
                     e.push("correlation.condition.field", "applies to value_count only");
                 }
-                return Some(Kind::EventCount { group_by, timespan: timespan?, gte: cond.gte });
+                return Some(Kind::EventCount {
+                    group_by,
+                    timespan: timespan?,
+                    gte: cond.gte,
+                });
             }
             let Some(name) = &cond.field else {
-                e.push("correlation.condition.field", "value_count needs the field whose distinct values are counted");
+                e.push(
+                    "correlation.condition.field",
+                    "value_count needs the field whose distinct values are counted",
+                );
                 return None;
             };
-            let field = Field::parse(name).map_err(|m| e.push("correlation.condition.field", m)).ok()?;
-            Some(Kind::ValueCount { group_by, field, timespan: timespan?, gte: cond.gte, max_keys })
+            let field = Field::parse(name)
+                .map_err(|m| e.push("correlation.condition.field", m))
+                .ok()?;
+            Some(Kind::ValueCount {
+                group_by,
+                field,
+                timespan: timespan?,
+                gte: cond.gte,
+                max_keys,
+            })
         }
         "absence" => {
             let Some(a) = &c.absent else {
-                e.push("correlation.absent", "required: an approval scope and/or a match");
+                e.push(
+                    "correlation.absent",
+                    "required: an approval scope and/or a match",
+                );
                 return None;
             };
             if a.approval.is_none() && a.selection.is_none() {
-                e.push("correlation.absent", "needs approval: SCOPE and/or match: {...}");
+                e.push(
+                    "correlation.absent",
+                    "needs approval: SCOPE and/or match: {...}",
+                );
             }
-            let counterpart = a.selection.as_ref().map(|m| selection(m, "correlation.absent.match", e));
+            let counterpart = a
+                .selection
+                .as_ref()
+                .map(|m| selection(m, "correlation.absent.match", e));
             Some(Kind::Absence {
                 group_by,
                 approval: a.approval.clone(),

@@ -7,9 +7,8 @@ use crate::time::{DAY, SECOND};
 const T0: Millis = 1_772_424_000_000; // 2026-03-02T04:00:00Z
 
 fn det(yaml: &str) -> Vec<Arc<Detector>> {
-    let with_test = format!(
-        "{yaml}\ntests:\n  - name: placeholder\n    expect: 0\n    events: []\n"
-    );
+    let with_test =
+        format!("{yaml}\ntests:\n  - name: placeholder\n    expect: 0\n    events: []\n");
     load_texts([("t.yaml".to_string(), with_test.as_str())]).unwrap()
 }
 
@@ -67,7 +66,10 @@ fn out_of_order_events_within_lateness_are_reordered() {
     assert_eq!(out.len(), 1);
     assert_eq!(e.stats().late, 0);
     let f = &out[0];
-    assert_eq!(f.start_time, T0, "window starts at the earliest event, not the first arrival");
+    assert_eq!(
+        f.start_time, T0,
+        "window starts at the earliest event, not the first arrival"
+    );
     assert_eq!(f.end_time, T0 + 240 * SECOND);
     assert_eq!(f.unmapped.distinct_values.len(), 3);
     let times: Vec<Millis> = f.evidences.iter().map(|x| x.data.time).collect();
@@ -148,8 +150,13 @@ fn continuing_activity_is_suppressed_then_raised_again() {
     let out = run(&mut e, events);
     // fires at minute 2, suppressed for 10 minutes, fires again at 12 and 22
     assert_eq!(out.len(), 3);
-    assert_eq!(e.stats().suppressed["credential-multi-network"], 25, "30 events: 2 below threshold, 3 raised");
-    let uids: std::collections::BTreeSet<_> = out.iter().map(|f| f.finding_info.uid.clone()).collect();
+    assert_eq!(
+        e.stats().suppressed["credential-multi-network"],
+        25,
+        "30 events: 2 below threshold, 3 raised"
+    );
+    let uids: std::collections::BTreeSet<_> =
+        out.iter().map(|f| f.finding_info.uid.clone()).collect();
     assert_eq!(uids.len(), 3, "each window has its own uid");
 }
 
@@ -159,7 +166,12 @@ fn event_count_counts_per_key() {
     let mut e = Engine::new(&d, DEFAULT_LATENESS);
     let out = run(
         &mut e,
-        vec![ev(0, "a", "", "192.0.2.1"), ev(10, "b", "", "192.0.2.1"), ev(20, "a", "", "192.0.2.1"), ev(30, "a", "", "192.0.2.1")],
+        vec![
+            ev(0, "a", "", "192.0.2.1"),
+            ev(10, "b", "", "192.0.2.1"),
+            ev(20, "a", "", "192.0.2.1"),
+            ev(30, "a", "", "192.0.2.1"),
+        ],
     );
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].unmapped.count, 3);
@@ -175,7 +187,10 @@ fn approval(principal: &str, from: i64, until: i64) -> Approval {
         valid_from: T0 + from * SECOND,
         valid_until: T0 + until * SECOND,
         reason: None,
-        origin: Origin::Inline { test: Arc::from("t"), index: 0 },
+        origin: Origin::Inline {
+            test: Arc::from("t"),
+            index: 0,
+        },
     }
 }
 
@@ -187,7 +202,10 @@ fn absence() -> Vec<Arc<Detector>> {
 fn absence_waits_for_grace_so_late_approvals_count() {
     let mut e = Engine::new(&absence(), MINUTE);
     let mut out = Vec::new();
-    e.push(Arc::new(ev(0, "breakglass-admin", "", "192.0.2.1")), &mut out);
+    e.push(
+        Arc::new(ev(0, "breakglass-admin", "", "192.0.2.1")),
+        &mut out,
+    );
     e.push(Arc::new(ev(300, "other", "", "192.0.2.1")), &mut out); // watermark 4m: not decided yet
     assert!(out.is_empty());
     e.push_approval(approval("BreakGlass-Admin", -60, 3600)); // arrives 5 minutes after the use
@@ -198,9 +216,16 @@ fn absence_waits_for_grace_so_late_approvals_count() {
     // the same approval arriving after the grace is too late
     let mut e = Engine::new(&absence(), MINUTE);
     let mut out = Vec::new();
-    e.push(Arc::new(ev(0, "breakglass-admin", "", "192.0.2.1")), &mut out);
+    e.push(
+        Arc::new(ev(0, "breakglass-admin", "", "192.0.2.1")),
+        &mut out,
+    );
     e.push(Arc::new(ev(1200, "other", "", "192.0.2.1")), &mut out);
-    assert_eq!(out.len(), 1, "decided once the watermark passed event + grace");
+    assert_eq!(
+        out.len(),
+        1,
+        "decided once the watermark passed event + grace"
+    );
     e.push_approval(approval("breakglass-admin", -60, 3600));
     e.flush(&mut out);
     assert_eq!(out.len(), 1);
@@ -208,7 +233,10 @@ fn absence_waits_for_grace_so_late_approvals_count() {
 
 #[test]
 fn absence_ignores_approvals_for_other_people_or_times() {
-    for a in [approval("someone-else", -60, 3600), approval("breakglass-admin", 60, 3600)] {
+    for a in [
+        approval("someone-else", -60, 3600),
+        approval("breakglass-admin", 60, 3600),
+    ] {
         let mut e = Engine::new(&absence(), MINUTE);
         e.push_approval(a);
         let out = run(&mut e, vec![ev(0, "breakglass-admin", "", "192.0.2.1")]);
@@ -225,9 +253,23 @@ fn absence_with_counterpart_events_before_or_after() {
         x
     };
     let mut e = Engine::new(&d, MINUTE);
-    let out = run(&mut e, vec![named(0, "a", "Review"), named(1800, "a", "Push"), named(4000, "b", "Push"), named(4300, "b", "Review"), named(8000, "c", "Push"), named(9000, "c", "Review")]);
+    let out = run(
+        &mut e,
+        vec![
+            named(0, "a", "Review"),
+            named(1800, "a", "Push"),
+            named(4000, "b", "Push"),
+            named(4300, "b", "Review"),
+            named(8000, "c", "Push"),
+            named(9000, "c", "Review"),
+        ],
+    );
     let keys: Vec<&str> = out.iter().map(|f| f.unmapped.key.as_str()).collect();
-    assert_eq!(keys, ["c"], "a reviewed before, b within 10m after, c 16m after");
+    assert_eq!(
+        keys,
+        ["c"],
+        "a reviewed before, b within 10m after, c 16m after"
+    );
 }
 
 #[test]
@@ -235,7 +277,16 @@ fn first_seen_age_fires_once_per_day_from_issue_time_or_first_sight() {
     let d = det("id: old\ntitle: old\nfamily: standing_token\nseverity: medium\ncorrelation: {type: first_seen, group-by: [credential.id], min_age: 90d, repeat: 1d}");
     let at_day = |day: i64, h: i64| ev(day * 86_400 + h * 3600, "a", "AKIAOLD", "192.0.2.1");
     let mut e = Engine::new(&d, MINUTE);
-    let out = run(&mut e, vec![at_day(0, 0), at_day(89, 1), at_day(90, 1), at_day(90, 5), at_day(91, 2)]);
+    let out = run(
+        &mut e,
+        vec![
+            at_day(0, 0),
+            at_day(89, 1),
+            at_day(90, 1),
+            at_day(90, 5),
+            at_day(91, 2),
+        ],
+    );
     assert_eq!(out.len(), 2, "day 90 and day 91, once each");
     assert!(out[0].unmapped.note.contains("first seen"));
     // an issue time in the log is the basis when present
@@ -249,7 +300,15 @@ fn first_seen_age_fires_once_per_day_from_issue_time_or_first_sight() {
 fn first_seen_new_keys_after_learning() {
     let d = det("id: new\ntitle: new\nfamily: credential_sharing\nseverity: low\ncorrelation: {type: first_seen, group-by: [credential.id], learning: 1d}");
     let mut e = Engine::new(&d, MINUTE);
-    let out = run(&mut e, vec![ev(0, "a", "K1", "192.0.2.1"), ev(3600, "a", "K2", "192.0.2.1"), ev(90_000, "a", "K1", "192.0.2.1"), ev(90_001, "a", "K3", "192.0.2.1")]);
+    let out = run(
+        &mut e,
+        vec![
+            ev(0, "a", "K1", "192.0.2.1"),
+            ev(3600, "a", "K2", "192.0.2.1"),
+            ev(90_000, "a", "K1", "192.0.2.1"),
+            ev(90_001, "a", "K3", "192.0.2.1"),
+        ],
+    );
     let keys: Vec<&str> = out.iter().map(|f| f.unmapped.key.as_str()).collect();
     assert_eq!(keys, ["K3"]);
 }
@@ -258,7 +317,9 @@ fn first_seen_new_keys_after_learning() {
 fn state_is_capped_and_evictions_counted() {
     let d = det("id: cap\ntitle: cap\nfamily: credential_sharing\nseverity: low\ncorrelation: {type: value_count, group-by: [credential.id], timespan: 1h, condition: {gte: 3, field: source.network}, max_keys: 10}");
     let mut e = Engine::new(&d, MINUTE);
-    let events = (0..100).map(|i| ev(i, "a", &format!("K{i}"), "192.0.2.1")).collect();
+    let events = (0..100)
+        .map(|i| ev(i, "a", &format!("K{i}"), "192.0.2.1"))
+        .collect();
     run(&mut e, events);
     let (_, size, _) = &e.state_sizes()[0];
     assert!(size.evicted >= 90, "{size:?}");
@@ -268,7 +329,16 @@ fn state_is_capped_and_evictions_counted() {
 fn single_match_detector_and_network_derivation() {
     let d = det("id: nonip\ntitle: nonip\nfamily: credential_sharing\nseverity: low\nmatch: {source.network|exists: false}");
     let mut e = Engine::new(&d, MINUTE);
-    let out = run(&mut e, vec![ev(0, "a", "K", "AWS Internal"), ev(1, "a", "K", "192.0.2.1")]);
+    let out = run(
+        &mut e,
+        vec![
+            ev(0, "a", "K", "AWS Internal"),
+            ev(1, "a", "K", "192.0.2.1"),
+        ],
+    );
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].evidences[0].src_endpoint.name.as_deref(), Some("AWS Internal"));
+    assert_eq!(
+        out[0].evidences[0].src_endpoint.name.as_deref(),
+        Some("AWS Internal")
+    );
 }

@@ -1,7 +1,12 @@
 use super::*;
 
 fn dec() -> DecodeOptions {
-    DecodeOptions { format: None, since: None, until: None, max_line: 1 << 20 }
+    DecodeOptions {
+        format: None,
+        since: None,
+        until: None,
+        max_line: 1 << 20,
+    }
 }
 
 const REC: &str = r#"{"eventVersion":"1.08","eventTime":"2026-03-02T04:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","sourceIPAddress":"192.0.2.1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a","accessKeyId":"AKIA1"}}"#;
@@ -35,7 +40,9 @@ fn records_document_and_array_with_positions() {
     assert!(b.errors.is_empty(), "{:?}", b.errors);
     assert_eq!(lines_at(&b), [3, 4]);
     if let Record::Event(e) = &b.records[1] {
-        let Origin::File { offset, .. } = e.origin else { unreachable!() };
+        let Origin::File { offset, .. } = e.origin else {
+            unreachable!()
+        };
         assert_eq!(&text[offset as usize..][..REC.len()], REC);
     }
     let b = doc(Container::Array, &format!("[{REC},{REC},{REC}]"), None);
@@ -47,12 +54,24 @@ fn records_document_and_array_with_positions() {
 #[test]
 fn bad_record_in_a_document_keeps_the_good_ones() {
     // a record that is valid JSON but not CloudTrail is one error; its neighbours still decode
-    let b = doc(Container::Array, &format!("[{REC},{{\"eventTime\":\"2026-03-02T04:00:00Z\",\"eventSource\":\"x\"}},{REC}]"), None);
+    let b = doc(
+        Container::Array,
+        &format!("[{REC},{{\"eventTime\":\"2026-03-02T04:00:00Z\",\"eventSource\":\"x\"}},{REC}]"),
+        None,
+    );
     assert_eq!(b.records.len(), 2);
     assert_eq!(b.errors.len(), 1);
-    assert!(b.errors[0].to_string().contains("no eventName"), "{}", b.errors[0]);
+    assert!(
+        b.errors[0].to_string().contains("no eventName"),
+        "{}",
+        b.errors[0]
+    );
     // broken JSON ends the document (nothing to resynchronise on), after the records before it
-    let b = doc(Container::Array, &format!("[{REC},{{\"eventTime\": nope}},{REC}]"), None);
+    let b = doc(
+        Container::Array,
+        &format!("[{REC},{{\"eventTime\": nope}},{REC}]"),
+        None,
+    );
     assert_eq!(b.records.len(), 1);
     assert_eq!(b.errors[0].error.reason, Reason::MalformedJson);
 }
@@ -60,7 +79,11 @@ fn bad_record_in_a_document_keeps_the_good_ones() {
 #[test]
 fn truncated_document_keeps_records_before_the_cut() {
     let text = format!("{{\"Records\":[{REC},{REC},{}", &REC[..40]);
-    let b = doc(Container::RecordsDocument, &text, Some("gzip stream truncated"));
+    let b = doc(
+        Container::RecordsDocument,
+        &text,
+        Some("gzip stream truncated"),
+    );
     assert_eq!(b.records.len(), 2);
     assert_eq!(b.errors.len(), 1);
     assert_eq!(b.errors[0].error.reason, Reason::TruncatedInput);
@@ -73,18 +96,37 @@ fn lines_with_bad_utf8_bad_json_crlf_and_blank_lines() {
     data.extend(REC.as_bytes());
     data.extend(b"\r\n\n   \n{\"eventTime\": \xff\xfe}\n{not json\n");
     data.extend(REC.as_bytes());
-    let b = dec().decode(Piece::Lines { path: Arc::from("l.jsonl"), first_line: 10, offset: 0, data });
+    let b = dec().decode(Piece::Lines {
+        path: Arc::from("l.jsonl"),
+        first_line: 10,
+        offset: 0,
+        data,
+    });
     assert_eq!(lines_at(&b), [10, 15]);
     let errs: Vec<String> = b.errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(errs.len(), 2, "{errs:?}");
-    assert!(errs[0].starts_with("l.jsonl:13: invalid UTF-8 at byte 14"), "{errs:?}");
-    assert!(errs[1].starts_with("l.jsonl:14: malformed JSON"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("l.jsonl:13: invalid UTF-8 at byte 14"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("l.jsonl:14: malformed JSON"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn since_until_filter_is_counted() {
-    let d = DecodeOptions { since: Some(1_772_424_000_001), ..dec() };
-    let b = d.decode(Piece::Lines { path: Arc::from("l"), first_line: 1, offset: 0, data: REC.as_bytes().to_vec() });
+    let d = DecodeOptions {
+        since: Some(1_772_424_000_001),
+        ..dec()
+    };
+    let b = d.decode(Piece::Lines {
+        path: Arc::from("l"),
+        first_line: 1,
+        offset: 0,
+        data: REC.as_bytes().to_vec(),
+    });
     assert!(b.records.is_empty());
     assert_eq!(b.filtered, 1);
 }

@@ -155,14 +155,25 @@ fn file_error(path: &Arc<str>, line: u64, offset: u64, reason: Reason, msg: Stri
 }
 
 /// Read one input into pieces, handing each to `emit` in order.
-pub fn read_input(input: &Input, opts: ReadOptions, raw_bytes: &Arc<AtomicU64>, emit: &mut dyn FnMut(Piece)) {
+pub fn read_input(
+    input: &Input,
+    opts: ReadOptions,
+    raw_bytes: &Arc<AtomicU64>,
+    emit: &mut dyn FnMut(Piece),
+) {
     let path: Arc<str> = Arc::from(input.label());
     let raw: Box<dyn Read> = match input {
         Input::Stdin => Box::new(io::stdin()),
         Input::File(p) => match File::open(p) {
             Ok(f) => Box::new(f),
             Err(e) => {
-                emit(file_error(&path, 0, 0, Reason::Io, format!("cannot open: {e}")));
+                emit(file_error(
+                    &path,
+                    0,
+                    0,
+                    Reason::Io,
+                    format!("cannot open: {e}"),
+                ));
                 return;
             }
         },
@@ -177,7 +188,13 @@ pub fn read_input(input: &Input, opts: ReadOptions, raw_bytes: &Arc<AtomicU64>, 
     let gz = match buffered.fill_buf() {
         Ok(head) => head.starts_with(&[0x1f, 0x8b]),
         Err(e) => {
-            emit(file_error(&path, 0, 0, Reason::Io, format!("cannot read: {e}")));
+            emit(file_error(
+                &path,
+                0,
+                0,
+                Reason::Io,
+                format!("cannot read: {e}"),
+            ));
             return;
         }
     };
@@ -219,7 +236,13 @@ fn truncation_message(gz: bool, at: u64, e: &io::Error) -> String {
     }
 }
 
-fn read_stream(path: Arc<str>, mut r: Box<dyn Read>, gz: bool, opts: ReadOptions, emit: &mut dyn FnMut(Piece)) {
+fn read_stream(
+    path: Arc<str>,
+    mut r: Box<dyn Read>,
+    gz: bool,
+    opts: ReadOptions,
+    emit: &mut dyn FnMut(Piece),
+) {
     let mut buf = Vec::with_capacity(opts.chunk + 64 * 1024);
     // enough to see past a BOM and whitespace to the first key, whatever the chunk size
     let (_, err) = fill(&mut *r, &mut buf, opts.chunk.max(4096));
@@ -259,7 +282,13 @@ fn read_stream(path: Arc<str>, mut r: Box<dyn Read>, gz: bool, opts: ReadOptions
             } else {
                 format!("last line cut off ({} bytes): {msg}", buf.len())
             };
-            emit(file_error(&lines.path, lines.line, lines.offset, Reason::TruncatedInput, msg));
+            emit(file_error(
+                &lines.path,
+                lines.line,
+                lines.offset,
+                Reason::TruncatedInput,
+                msg,
+            ));
             return;
         }
         lines.emit_complete(&mut buf, emit);
@@ -319,8 +348,13 @@ impl LineSplitter {
                 self.send(whole, emit);
             }
             None if buf.len() > self.max_line => {
-                emit(file_error(&self.path, self.line, self.offset, Reason::LineTooLong,
-                    format!("line longer than {} bytes, skipped", self.max_line)));
+                emit(file_error(
+                    &self.path,
+                    self.line,
+                    self.offset,
+                    Reason::LineTooLong,
+                    format!("line longer than {} bytes, skipped", self.max_line),
+                ));
                 self.skipping = true;
                 self.offset += buf.len() as u64;
                 buf.clear();

@@ -32,7 +32,10 @@ fn iam_user_with_long_term_key() {
     assert_eq!(ev.actor.name.as_deref(), Some("alice"));
     assert_eq!(ev.actor.kind, ActorKind::Human);
     let c = ev.credential.unwrap();
-    assert_eq!((c.id.as_str(), c.kind), ("AKIAIOSFODNN7EXAMPLE", CredentialKind::LongTermKey));
+    assert_eq!(
+        (c.id.as_str(), c.kind),
+        ("AKIAIOSFODNN7EXAMPLE", CredentialKind::LongTermKey)
+    );
     assert_eq!(ev.session, None);
     assert_eq!(ev.source.ip, Some("203.0.113.7".parse().unwrap()));
     assert_eq!(ev.action.name, "ListBuckets");
@@ -58,7 +61,10 @@ fn assumed_role_session_with_mfa_and_issue_time() {
         "",
     );
     assert_eq!(ev.actor.name.as_deref(), Some("carol@corp.example"));
-    assert_eq!(ev.actor.role.as_deref(), Some("arn:aws:iam::111122223333:role/BreakGlassAdmin"));
+    assert_eq!(
+        ev.actor.role.as_deref(),
+        Some("arn:aws:iam::111122223333:role/BreakGlassAdmin")
+    );
     assert_eq!(ev.actor.kind, ActorKind::Human);
     assert_eq!(ev.mfa, Some(true));
     let c = ev.credential.unwrap();
@@ -85,13 +91,19 @@ fn federated_saml_web_identity_users() {
     );
     assert_eq!(ev.actor.name.as_deref(), Some("bob"));
     assert_eq!(ev.actor.kind, ActorKind::Human);
-    assert_eq!(ev.actor.role.as_deref(), Some("arn:aws:iam::111122223333:user/broker"));
+    assert_eq!(
+        ev.actor.role.as_deref(),
+        Some("arn:aws:iam::111122223333:user/broker")
+    );
 
     let ev = dec(
         r#"{"type":"SAMLUser","principalId":"SAMLPID:dave@corp.example","userName":"dave@corp.example","identityProvider":"arn:aws:iam::111122223333:saml-provider/Okta"}"#,
         "",
     );
-    assert_eq!(ev.actor.id, "arn:aws:iam::111122223333:saml-provider/Okta/dave@corp.example");
+    assert_eq!(
+        ev.actor.id,
+        "arn:aws:iam::111122223333:saml-provider/Okta/dave@corp.example"
+    );
     assert_eq!(ev.actor.kind, ActorKind::Human);
     assert!(ev.credential.is_none());
 
@@ -99,7 +111,10 @@ fn federated_saml_web_identity_users() {
         r#"{"type":"WebIdentityUser","principalId":"token.actions.githubusercontent.com:sts.amazonaws.com:repo:org/app:ref:refs/heads/main","userName":"repo:org/app:ref:refs/heads/main","identityProvider":"token.actions.githubusercontent.com"}"#,
         "",
     );
-    assert_eq!(ev.actor.id, "token.actions.githubusercontent.com/repo:org/app:ref:refs/heads/main");
+    assert_eq!(
+        ev.actor.id,
+        "token.actions.githubusercontent.com/repo:org/app:ref:refs/heads/main"
+    );
     assert_eq!(ev.actor.vendor_type.as_deref(), Some("WebIdentityUser"));
 }
 
@@ -111,7 +126,10 @@ fn root_aws_service_and_identity_center() {
     );
     assert_eq!(ev.actor.kind, ActorKind::Root);
     assert_eq!(ev.actor.id, "arn:aws:iam::111122223333:root");
-    assert!(ev.credential.is_none(), "an empty accessKeyId is no credential");
+    assert!(
+        ev.credential.is_none(),
+        "an empty accessKeyId is no credential"
+    );
 
     let ev = decode(
         r#"{"eventVersion":"1.08","userIdentity":{"type":"AWSService","invokedBy":"lambda.amazonaws.com"},"eventTime":"2026-03-02T04:05:06Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","sourceIPAddress":"lambda.amazonaws.com","userAgent":"lambda.amazonaws.com","requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/fn","roleSessionName":"fn"},"responseElements":{"credentials":{"accessKeyId":"ASIANEW","sessionToken":"SECRET-TOKEN","expiration":"Mar 2, 2026, 5:05:06 PM"}}}"#,
@@ -127,7 +145,10 @@ fn root_aws_service_and_identity_center() {
     assert_eq!(a.session_name.as_deref(), Some("fn"));
     assert_eq!(a.credential_id.as_deref(), Some("ASIANEW"));
     let json = serde_json::to_string(&ev).unwrap();
-    assert!(!json.contains("SECRET-TOKEN"), "session tokens never leave the decoder");
+    assert!(
+        !json.contains("SECRET-TOKEN"),
+        "session tokens never leave the decoder"
+    );
 
     let ev = dec(
         r#"{"type":"IdentityCenterUser","accountId":"111122223333","onBehalfOf":{"userId":"94482488-3041-7026-18f3-be45837cd0e4","identityStoreArn":"arn:aws:identitystore::111122223333:identitystore/d-9067642ac7"},"credentialId":"EXAMPLEVHULjJdTUdPJfofVa1sufHDoj7aYcOYcxFVllWR_Whr1fEXAMPLE"}"#,
@@ -177,7 +198,11 @@ fn odd_field_types_do_not_reject_the_record() {
 
 #[test]
 fn missing_and_invalid_required_fields_name_the_field() {
-    let e = decode(r#"{"eventSource":"s","eventName":"X","userIdentity":{}}"#, origin()).unwrap_err();
+    let e = decode(
+        r#"{"eventSource":"s","eventName":"X","userIdentity":{}}"#,
+        origin(),
+    )
+    .unwrap_err();
     assert_eq!(e.reason, Reason::MissingField);
     assert!(e.message.contains("eventTime"), "{e}");
     let e = decode(

@@ -4,7 +4,9 @@ use super::*;
 
 fn collect(input: &Input, opts: ReadOptions) -> Vec<Piece> {
     let mut out = Vec::new();
-    read_input(input, opts, &Arc::new(AtomicU64::new(0)), &mut |p| out.push(p));
+    read_input(input, opts, &Arc::new(AtomicU64::new(0)), &mut |p| {
+        out.push(p)
+    });
     out
 }
 
@@ -14,13 +16,16 @@ fn lines_of(pieces: &[Piece]) -> (Vec<(u64, u64, String)>, Vec<String>) {
     let mut errors = Vec::new();
     for p in pieces {
         match p {
-            Piece::Lines { first_line, offset, data, .. } => {
-                let mut n = *first_line;
+            Piece::Lines {
+                first_line,
+                offset,
+                data,
+                ..
+            } => {
                 let mut off = *offset;
-                for l in data.split_inclusive(|b| *b == b'\n') {
+                for (n, l) in (*first_line..).zip(data.split_inclusive(|b| *b == b'\n')) {
                     let text = String::from_utf8_lossy(l).trim_end().to_string();
                     lines.push((n, off, text));
-                    n += 1;
                     off += l.len() as u64;
                 }
             }
@@ -50,7 +55,13 @@ fn lines_keep_numbers_and_offsets_across_small_chunks() {
     let text: String = (1..=50).map(|i| format!("{{\"n\":{i}}}\n")).collect();
     let p = write(dir.path(), "a.jsonl", text.as_bytes());
     for chunk in [7, 64, 1 << 20] {
-        let (lines, errors) = lines_of(&collect(&Input::File(p.clone()), ReadOptions { max_line: 1000, chunk }));
+        let (lines, errors) = lines_of(&collect(
+            &Input::File(p.clone()),
+            ReadOptions {
+                max_line: 1000,
+                chunk,
+            },
+        ));
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(lines.len(), 50, "chunk {chunk}");
         for (i, (n, off, t)) in lines.iter().enumerate() {
@@ -67,7 +78,10 @@ fn last_line_without_newline_and_gzip_by_magic() {
     let p = write(dir.path(), "no-extension", &gz(b"{\"a\":1}\n{\"a\":2}"));
     let (lines, errors) = lines_of(&collect(&Input::File(p), ReadOptions::default()));
     assert!(errors.is_empty());
-    assert_eq!(lines.iter().map(|l| l.2.as_str()).collect::<Vec<_>>(), ["{\"a\":1}", "{\"a\":2}"]);
+    assert_eq!(
+        lines.iter().map(|l| l.2.as_str()).collect::<Vec<_>>(),
+        ["{\"a\":1}", "{\"a\":2}"]
+    );
 }
 
 #[test]
@@ -77,9 +91,18 @@ fn overlong_line_is_reported_and_skipped_and_the_rest_kept() {
     data.extend(std::iter::repeat_n(b'x', 5000));
     data.extend(b"\n{\"ok\":3}\n");
     let p = write(dir.path(), "long.jsonl", &data);
-    let (lines, errors) = lines_of(&collect(&Input::File(p), ReadOptions { max_line: 100, chunk: 256 }));
+    let (lines, errors) = lines_of(&collect(
+        &Input::File(p),
+        ReadOptions {
+            max_line: 100,
+            chunk: 256,
+        },
+    ));
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("long.jsonl:2: line longer than 100 bytes"), "{errors:?}");
+    assert!(
+        errors[0].contains("long.jsonl:2: line longer than 100 bytes"),
+        "{errors:?}"
+    );
     let kept: Vec<_> = lines.iter().map(|l| (l.0, l.2.as_str())).collect();
     assert_eq!(kept, [(1, "{\"ok\":1}"), (3, "{\"ok\":3}")]);
 }
@@ -87,16 +110,27 @@ fn overlong_line_is_reported_and_skipped_and_the_rest_kept() {
 #[test]
 fn truncated_gzip_keeps_whole_lines_and_reports_the_cut() {
     let dir = tempfile::tempdir().unwrap();
-    let text: String = (1..=2000).map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "y".repeat(i % 50))).collect();
+    let text: String = (1..=2000)
+        .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "y".repeat(i % 50)))
+        .collect();
     let full = gz(text.as_bytes());
     let p = write(dir.path(), "cut.json.gz", &full[..full.len() * 2 / 3]);
-    let (lines, errors) = lines_of(&collect(&Input::File(p), ReadOptions { max_line: 1 << 20, chunk: 4096 }));
+    let (lines, errors) = lines_of(&collect(
+        &Input::File(p),
+        ReadOptions {
+            max_line: 1 << 20,
+            chunk: 4096,
+        },
+    ));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("gzip stream truncated"), "{errors:?}");
     assert!(lines.len() > 100 && lines.len() < 2000, "{}", lines.len());
     for (i, (n, _, t)) in lines.iter().enumerate() {
         assert_eq!(*n, i as u64 + 1);
-        assert!(t.starts_with(&format!("{{\"n\":{},", i + 1)), "line {n} intact");
+        assert!(
+            t.starts_with(&format!("{{\"n\":{},", i + 1)),
+            "line {n} intact"
+        );
     }
 }
 
@@ -105,10 +139,21 @@ fn documents_are_read_whole() {
     let dir = tempfile::tempdir().unwrap();
     let doc = b"{\"Records\":[{\"a\":1},{\"a\":2}]}";
     let p = write(dir.path(), "ct.json.gz", &gz(doc));
-    let pieces = collect(&Input::File(p), ReadOptions { max_line: 10, chunk: 8 });
+    let pieces = collect(
+        &Input::File(p),
+        ReadOptions {
+            max_line: 10,
+            chunk: 8,
+        },
+    );
     assert_eq!(pieces.len(), 1);
     match &pieces[0] {
-        Piece::Document { container, data, truncated, .. } => {
+        Piece::Document {
+            container,
+            data,
+            truncated,
+            ..
+        } => {
             assert_eq!(*container, Container::RecordsDocument);
             assert_eq!(&data[..], doc, "a document is not cut at the line cap");
             assert!(truncated.is_none());
@@ -127,7 +172,10 @@ fn expand_sorts_dedups_walks_and_globs() {
     write(d, "b/.hidden", b"");
     let s = |p: &str| d.join(p).display().to_string();
     let got = expand(&[s("b"), s("a.jsonl"), s("*.jsonl"), s("b/2.json")]).unwrap();
-    let want: Vec<Input> = ["a.jsonl", "b/2.json", "b/sub/1.json.gz"].iter().map(|p| Input::File(d.join(p))).collect();
+    let want: Vec<Input> = ["a.jsonl", "b/2.json", "b/sub/1.json.gz"]
+        .iter()
+        .map(|p| Input::File(d.join(p)))
+        .collect();
     assert_eq!(got, want);
     let errs = expand(&[s("missing.json"), s("*.nothing")]).unwrap_err();
     assert_eq!(errs.len(), 2);
@@ -137,6 +185,9 @@ fn expand_sorts_dedups_walks_and_globs() {
 
 #[test]
 fn missing_file_at_read_time_is_an_io_error_piece() {
-    let pieces = collect(&Input::File(PathBuf::from("/nonexistent/x.json")), ReadOptions::default());
+    let pieces = collect(
+        &Input::File(PathBuf::from("/nonexistent/x.json")),
+        ReadOptions::default(),
+    );
     assert!(matches!(&pieces[..], [Piece::Error(e)] if e.error.reason == Reason::Io));
 }
