@@ -7,6 +7,7 @@
 //! - [`time`]: timestamps and durations in UTC milliseconds
 //! - [`network`]: source networks (/24, /64) from addresses
 //! - [`context`]: approvals and other context records
+//! - [`inventory`]: declared exceptions, break-glass identities, trusted networks
 //! - [`decode`]: format detection and one decoder per vendor format
 //! - [`detect`]: declarative detector specs, their kinds and state
 //! - [`engine`]: reorder buffer, watermark, dispatch and suppression
@@ -20,6 +21,7 @@ pub mod decode;
 pub mod detect;
 pub mod engine;
 pub mod event;
+pub mod inventory;
 pub mod network;
 pub mod replay;
 pub mod sources;

@@ -6,6 +6,7 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use bypassd::detect::{load, selftest};
 use bypassd::event::{Format, Millis};
+use bypassd::inventory::Inventory;
 use bypassd::replay::{self, Progress, ReplayError, ReplayOptions};
 use bypassd::sources::replay::{expand, Input, ReadOptions};
 use bypassd::time::{parse_duration, parse_instant};
@@ -44,6 +46,9 @@ struct ReplayArgs {
     /// Detector directory (replaces the built-in set)
     #[arg(long, value_name = "DIR")]
     detectors: Option<PathBuf>,
+    /// Inventory YAML: declared exceptions, break-glass identities, trusted networks
+    #[arg(long, value_name = "FILE")]
+    inventory: Option<PathBuf>,
     /// Decode every record as this format instead of detecting it
     #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
     format: Option<Format>,
@@ -84,6 +89,17 @@ struct CheckArgs {
     /// Detector directory (default: the built-in set)
     #[arg(long, value_name = "DIR")]
     detectors: Option<PathBuf>,
+    /// Also validate this inventory (and run the inline tests with its trusted networks)
+    #[arg(long, value_name = "FILE")]
+    inventory: Option<PathBuf>,
+}
+
+/// The inventory when given (validated, every error at once), else an empty one.
+fn load_inventory(path: Option<&std::path::Path>) -> Result<Inventory, UsageError> {
+    match path {
+        Some(p) => Inventory::load(p).map_err(|e| UsageError(e.to_string())),
+        None => Ok(Inventory::default()),
+    }
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -126,6 +142,7 @@ fn main() -> ExitCode {
 
 fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let detectors = load::load(a.detectors.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    let inventory = load_inventory(a.inventory.as_deref())?;
     let inputs = expand(&a.paths).map_err(|errs| UsageError(errs.join("\n")))?;
     if let (Some(s), Some(u)) = (a.since, a.until) {
         if u <= s {
@@ -147,6 +164,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             ..ReadOptions::default()
         },
         max_error_lines: a.max_error_lines,
+        networks: Arc::new(inventory.networks),
     };
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(BufWriter::with_capacity(
@@ -215,13 +233,35 @@ fn progress_bar(p: &Progress, total: Option<u64>, stop: &AtomicBool) {
 }
 
 fn check_cmd(a: CheckArgs) -> anyhow::Result<ExitCode> {
-    let detectors = load::load(a.detectors.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    let loaded = load::load(a.detectors.as_deref());
+    let inventory = load_inventory(a.inventory.as_deref());
+    let (detectors, inventory) = match (loaded, inventory) {
+        (Ok(d), Ok(i)) => (d, i),
+        (d, i) => {
+            // report detector and inventory problems together
+            let msgs: Vec<String> = [d.err().map(|e| e.to_string()), i.err().map(|e| e.0)]
+                .into_iter()
+                .flatten()
+                .collect();
+            return Err(UsageError(msgs.join("\n")).into());
+        }
+    };
+    if let Some(p) = &a.inventory {
+        println!(
+            "inventory {}: {} exception(s), {} break-glass principal(s), {} trusted network(s)",
+            p.display(),
+            inventory.exceptions.len(),
+            inventory.break_glass.principals.len(),
+            inventory.networks.len()
+        );
+    }
+    let networks = Arc::new(inventory.networks);
     let source = match &a.detectors {
         Some(d) => d.display().to_string(),
         None => "built-in set".to_string(),
     };
     println!("{} detector(s) loaded from {source}", detectors.len());
-    let results = selftest::run_all(&detectors);
+    let results = selftest::run_all(&detectors, &networks);
     let mut failed = 0;
     for d in &detectors {
         let mine: Vec<_> = results.iter().filter(|r| r.detector == d.id).collect();

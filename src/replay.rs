@@ -16,6 +16,7 @@ use crate::detect::spec::Detector;
 use crate::detect::StateSize;
 use crate::engine::{Engine, EngineStats};
 use crate::event::{Format, Millis, Origin};
+use crate::inventory::Networks;
 use crate::sources::replay::{read_input, Input, Piece, ReadOptions};
 
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct ReplayOptions {
     pub read: ReadOptions,
     /// print at most this many input errors (all are counted)
     pub max_error_lines: usize,
+    /// trusted networks from the inventory
+    pub networks: Arc<Networks>,
 }
 
 /// What a replay did, for the stderr summary.
@@ -157,6 +160,7 @@ struct Batch {
 
 struct DecodeOptions {
     format: Option<Format>,
+    networks: Arc<Networks>,
     since: Option<Millis>,
     until: Option<Millis>,
     max_line: usize,
@@ -202,7 +206,7 @@ impl DecodeOptions {
             } => {
                 b.bytes = data.len() as u64;
                 b.records.reserve(data.len() / 512);
-                let mut dec = Decoder::new(self.format);
+                let mut dec = Decoder::new(self.format).with_networks(self.networks.clone());
                 let mut start = 0usize;
                 let ends = memchr::memchr_iter(b'\n', &data).chain(std::iter::once(data.len()));
                 for (line, end) in (first_line..).zip(ends) {
@@ -258,7 +262,7 @@ impl DecodeOptions {
             line,
             offset: offset as u64,
         };
-        let mut dec = Decoder::new(self.format);
+        let mut dec = Decoder::new(self.format).with_networks(self.networks.clone());
         let mut line = 1u64;
         let mut counted = 0usize;
         let mut line_at = |pos: usize| {
@@ -393,6 +397,7 @@ pub fn run(
     let threads = opts.threads.max(1);
     let dec = DecodeOptions {
         format: opts.format,
+        networks: opts.networks.clone(),
         since: opts.since,
         until: opts.until,
         max_line: opts.read.max_line,

@@ -330,3 +330,47 @@ fn failing_inline_test_fails_check() {
         stdout(&o)
     );
 }
+
+#[test]
+fn trusted_networks_from_the_inventory_count_as_one_network() {
+    let o = run(&[
+        "replay",
+        "--inventory",
+        "tests/fixtures/inventory.yaml",
+        "examples",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        findings(&stdout(&o)).is_empty(),
+        "CI runners and office are one trusted network: two networks, no finding"
+    );
+    let o = run(&["check", "--inventory", "tests/fixtures/inventory.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("1 exception(s), 1 break-glass principal(s), 2 trusted network(s)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn invalid_inventory_reports_every_error_and_exits_2() {
+    for cmd in ["check", "replay"] {
+        let mut args = vec![cmd, "--inventory", "tests/fixtures/invalid-inventory.yaml"];
+        if cmd == "replay" {
+            args.push("examples");
+        }
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let err = stderr(&o);
+        for want in [
+            "unknown key \"colour\"",
+            "expires: invalid date",
+            "duplicate exception id \"dup\"",
+            "review_every: invalid duration",
+            "invalid CIDR \"192.0.2.0/33\"",
+        ] {
+            assert!(err.contains(want), "{cmd}: missing {want:?} in\n{err}");
+        }
+    }
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::context::Approval;
 use crate::event::{Event, Format, Origin};
-use crate::network::network_of;
+use crate::inventory::Networks;
 
 /// What one input record decodes to.
 #[derive(Debug, Clone)]
@@ -109,8 +109,8 @@ impl fmt::Display for InputError {
 
 /// Derive what every event carries beyond its vendor fields (the source network), once, on the
 /// decoding thread.
-fn finish(mut ev: Event) -> Record {
-    ev.source.network = ev.source.ip.map(network_of);
+fn finish(mut ev: Event, networks: &Networks) -> Record {
+    ev.source.network = ev.source.ip.map(|ip| networks.network_of(ip));
     Record::Event(Arc::new(ev))
 }
 
@@ -121,26 +121,36 @@ fn finish(mut ev: Event) -> Record {
 pub struct Decoder {
     forced: Option<Format>,
     last: Option<Format>,
+    networks: Arc<Networks>,
 }
 
 impl Decoder {
     /// `forced` decodes every non-context record with that format (`--format`).
     pub fn new(forced: Option<Format>) -> Decoder {
-        Decoder { forced, last: None }
+        Decoder {
+            forced,
+            ..Decoder::default()
+        }
+    }
+
+    /// Source networks are named by these trusted networks (the inventory's) where they match.
+    pub fn with_networks(mut self, networks: Arc<Networks>) -> Decoder {
+        self.networks = networks;
+        self
     }
 
     /// Decode one JSON record. Context records (`"kind": ...`) are recognised whatever the format.
     pub fn decode(&mut self, text: &str, origin: Origin) -> Result<Record, DecodeError> {
         if let Some(f) = self.forced {
-            return match decode_as(f, text, origin.clone()) {
+            return match decode_as(f, text, origin.clone(), &self.networks) {
                 Err(_) if detect::sniff(text) == Some(Format::Approval) => {
-                    decode_as(Format::Approval, text, origin)
+                    decode_as(Format::Approval, text, origin, &self.networks)
                 }
                 r => r,
             };
         }
         if let Some(f) = self.last {
-            if let Ok(r) = decode_as(f, text, origin.clone()) {
+            if let Ok(r) = decode_as(f, text, origin.clone(), &self.networks) {
                 return Ok(r);
             }
         }
@@ -151,7 +161,7 @@ impl Decoder {
             }
             None => return Err(unrecognised(text)),
         };
-        let r = decode_as(format, text, origin)?;
+        let r = decode_as(format, text, origin, &self.networks)?;
         if format != Format::Approval {
             self.last = Some(format);
         }
@@ -168,9 +178,14 @@ pub fn decode_record(
     Decoder::new(forced).decode(text, origin)
 }
 
-fn decode_as(format: Format, text: &str, origin: Origin) -> Result<Record, DecodeError> {
+fn decode_as(
+    format: Format,
+    text: &str,
+    origin: Origin,
+    networks: &Networks,
+) -> Result<Record, DecodeError> {
     match format {
-        Format::Cloudtrail => cloudtrail::decode(text, origin).map(finish),
+        Format::Cloudtrail => cloudtrail::decode(text, origin).map(|ev| finish(ev, networks)),
         Format::Approval => approval::decode(text, origin).map(|a| Record::Approval(Box::new(a))),
     }
 }

@@ -7,6 +7,7 @@ use super::spec::{Detector, TestCase};
 use crate::decode::{Decoder, Record};
 use crate::engine::{Engine, DEFAULT_LATENESS};
 use crate::event::Origin;
+use crate::inventory::Networks;
 
 /// Outcome of one inline test case.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,15 +19,16 @@ pub struct TestResult {
 }
 
 /// Run every inline test of every detector.
-pub fn run_all(detectors: &[Arc<Detector>]) -> Vec<TestResult> {
+/// Run every inline test of every detector, with the inventory's trusted networks.
+pub fn run_all(detectors: &[Arc<Detector>], networks: &Arc<Networks>) -> Vec<TestResult> {
     detectors
         .iter()
-        .flat_map(|d| d.tests.iter().map(move |t| run_one(d, t)))
+        .flat_map(|d| d.tests.iter().map(move |t| run_one(d, t, networks)))
         .collect()
 }
 
-fn run_one(d: &Arc<Detector>, t: &TestCase) -> TestResult {
-    let failure = match findings_for(d, t) {
+fn run_one(d: &Arc<Detector>, t: &TestCase, networks: &Arc<Networks>) -> TestResult {
+    let failure = match findings_for(d, t, networks) {
         Ok(n) if n == t.expect => None,
         Ok(n) => Some(format!("expected {} finding(s), got {n}", t.expect)),
         Err(e) => Some(e),
@@ -38,11 +40,15 @@ fn run_one(d: &Arc<Detector>, t: &TestCase) -> TestResult {
     }
 }
 
-fn findings_for(d: &Arc<Detector>, t: &TestCase) -> Result<usize, String> {
+fn findings_for(
+    d: &Arc<Detector>,
+    t: &TestCase,
+    networks: &Arc<Networks>,
+) -> Result<usize, String> {
     let mut engine = Engine::new(std::slice::from_ref(d), DEFAULT_LATENESS);
     let mut out = Vec::new();
     let name: Arc<str> = Arc::from(t.name.as_str());
-    let mut decoder = Decoder::new(None);
+    let mut decoder = Decoder::new(None).with_networks(networks.clone());
     for (i, v) in t.events.iter().enumerate() {
         let json = serde_json::to_string(v).map_err(|e| format!("event {i}: {e}"))?;
         let origin = Origin::Inline {

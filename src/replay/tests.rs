@@ -3,6 +3,7 @@ use super::*;
 fn dec() -> DecodeOptions {
     DecodeOptions {
         format: None,
+        networks: Arc::default(),
         since: None,
         until: None,
         max_line: 1 << 20,
