@@ -48,6 +48,7 @@ pub struct Networks {
 impl Networks {
     /// The network `ip` counts as: a trusted network's name, else its /24 or /64.
     pub fn network_of(&self, ip: IpAddr) -> Str {
+        let ip = crate::network::canonical(ip);
         match self.trusted.iter().find(|(net, _)| net.contains(&ip)) {
             Some((_, name)) => name.clone(),
             None => crate::network::network_of(ip),
@@ -364,6 +365,10 @@ trusted_networks:
         assert_eq!(
             n.network_of("203.0.113.9".parse().unwrap()),
             "203.0.113.0/24"
+        );
+        assert_eq!(
+            n.network_of("::ffff:198.51.100.7".parse().unwrap()),
+            "ci-runners"
         );
     }
 

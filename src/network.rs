@@ -5,11 +5,12 @@ use std::net::IpAddr;
 
 use crate::event::Str;
 
-/// The network an address belongs to, as `203.0.113.0/24` or `2001:db8:1:2::/64`.
+/// The network an address belongs to, as `203.0.113.0/24` or `2001:db8:1:2::/64`. An
+/// IPv4-mapped IPv6 address (`::ffff:198.51.100.4`, as some systems log IPv4) is its IPv4 address.
 pub fn network_of(ip: IpAddr) -> Str {
     use std::fmt::Write;
     let mut s = Str::default();
-    match ip {
+    match canonical(ip) {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
             let _ = write!(s, "{a}.{b}.{c}.0/24");
@@ -21,6 +22,14 @@ pub fn network_of(ip: IpAddr) -> Str {
         }
     }
     s
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it carries; anything else unchanged.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 #[cfg(test)]
@@ -39,8 +48,9 @@ mod tests {
         );
         assert_eq!(
             network_of("::ffff:198.51.100.4".parse().unwrap()),
-            "::/64",
-            "IPv4-mapped IPv6 stays IPv6 (as logged)"
+            "198.51.100.0/24",
+            "IPv4-mapped IPv6 is the IPv4 address it carries"
         );
+        assert_eq!(network_of("::1".parse().unwrap()), "::/64");
     }
 }

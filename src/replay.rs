@@ -215,6 +215,11 @@ impl DecodeOptions {
                     }
                     let raw = &data[start..end];
                     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                    // a byte-order mark may open the stream
+                    let raw = match offset + start as u64 {
+                        0 => raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw),
+                        _ => raw,
+                    };
                     if !raw.iter().all(u8::is_ascii_whitespace) {
                         let origin = Origin::File {
                             path: path.clone(),

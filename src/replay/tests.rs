@@ -117,6 +117,20 @@ fn lines_with_bad_utf8_bad_json_crlf_and_blank_lines() {
 }
 
 #[test]
+fn byte_order_mark_at_stream_start_is_skipped() {
+    let mut data = b"\xEF\xBB\xBF".to_vec();
+    data.extend(REC.as_bytes());
+    let b = dec().decode(Piece::Lines {
+        path: Arc::from("bom.jsonl"),
+        first_line: 1,
+        offset: 0,
+        data,
+    });
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+    assert_eq!(b.records.len(), 1);
+}
+
+#[test]
 fn since_until_filter_is_counted() {
     let d = DecodeOptions {
         since: Some(1_772_424_000_001),
