@@ -69,6 +69,7 @@ impl Networks {
     }
 
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = crate::network::canonical(ip);
         self.trusted.iter().any(|(net, _)| net.contains(&ip))
     }
 }
