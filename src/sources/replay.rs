@@ -30,8 +30,11 @@ impl Input {
     }
 }
 
-/// Expand PATH arguments into inputs, sorted and deduplicated so the order on the command line
-/// never changes the result. Every argument that matches nothing is reported.
+/// Expand PATH arguments into inputs, deduplicated and sorted so the order on the command line
+/// never changes the result: files without a delivery time in their name first (context such as
+/// approvals), then CloudTrail deliveries by the time in their name (`..._20260302T0410Z_...`),
+/// so the regions and accounts of an S3 export interleave in time, then by path. Every argument
+/// that matches nothing is reported.
 pub fn expand(args: &[String]) -> Result<Vec<Input>, Vec<String>> {
     let mut inputs = Vec::new();
     let mut errors = Vec::new();
@@ -65,11 +68,32 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, Vec<String>> {
     }
     inputs.sort();
     inputs.dedup();
+    inputs.sort_by_cached_key(|i| match i {
+        Input::Stdin => None,
+        Input::File(p) => delivery_time(p),
+    });
     if errors.is_empty() {
         Ok(inputs)
     } else {
         Err(errors)
     }
+}
+
+/// The delivery time in a CloudTrail log file name (`ACCOUNT_CloudTrail_REGION_20260302T0410Z_x`),
+/// as the digits `YYYYMMDDHHMM`.
+pub fn delivery_time(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?.as_bytes();
+    name.windows(15).find_map(|w| {
+        let digits = |r: std::ops::Range<usize>| w[r].iter().all(u8::is_ascii_digit);
+        if w[0] == b'_' && digits(1..9) && w[9] == b'T' && digits(10..14) && w[14] == b'Z' {
+            let s = std::str::from_utf8(&[&w[1..9], &w[10..14]].concat())
+                .ok()?
+                .to_string();
+            s.parse().ok()
+        } else {
+            None
+        }
+    })
 }
 
 fn add_path(p: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<String>) {

@@ -184,6 +184,40 @@ fn expand_sorts_dedups_walks_and_globs() {
 }
 
 #[test]
+fn cloudtrail_deliveries_interleave_by_time_across_regions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = [
+        "AWSLogs/1/CloudTrail/us-east-1/2026/03/02/1_CloudTrail_us-east-1_20260302T0415Z_b.json.gz",
+        "AWSLogs/1/CloudTrail/us-east-1/2026/03/02/1_CloudTrail_us-east-1_20260302T0405Z_a.json.gz",
+        "AWSLogs/1/CloudTrail/eu-west-1/2026/03/02/1_CloudTrail_eu-west-1_20260302T0410Z_c.json.gz",
+        "approvals.jsonl",
+    ];
+    for n in names {
+        write(d, n, b"");
+    }
+    let got: Vec<String> = expand(&[d.display().to_string()])
+        .unwrap()
+        .iter()
+        .map(|i| i.label().rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "approvals.jsonl",
+            "1_CloudTrail_us-east-1_20260302T0405Z_a.json.gz",
+            "1_CloudTrail_eu-west-1_20260302T0410Z_c.json.gz",
+            "1_CloudTrail_us-east-1_20260302T0415Z_b.json.gz",
+        ]
+    );
+    assert_eq!(
+        delivery_time(Path::new("x_20260302T0410Z_y")),
+        Some(202603020410)
+    );
+    assert_eq!(delivery_time(Path::new("x_20260302T041Z_y")), None);
+}
+
+#[test]
 fn missing_file_at_read_time_is_an_io_error_piece() {
     let pieces = collect(
         &Input::File(PathBuf::from("/nonexistent/x.json")),
