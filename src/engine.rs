@@ -138,7 +138,7 @@ impl Engine {
         }
         if ev.time < self.watermark {
             self.stats.late += 1;
-            self.dispatch(ev, true, out);
+            self.dispatch(ev, out);
             return;
         }
         self.max_seen = self.max_seen.max(ev.time);
@@ -166,7 +166,7 @@ impl Engine {
         }
         while self.buffer.peek().is_some_and(|p| p.time <= wm) {
             let p = self.buffer.pop().expect("peeked");
-            self.dispatch(p.ev, false, out);
+            self.dispatch(p.ev, out);
         }
         self.watermark = wm;
         let ctx = Ctx {
@@ -186,9 +186,9 @@ impl Engine {
         }
     }
 
-    fn dispatch(&mut self, ev: Arc<Event>, late: bool, out: &mut Vec<Finding>) {
+    fn dispatch(&mut self, ev: Arc<Event>, out: &mut Vec<Finding>) {
         for (i, d) in self.detectors.iter_mut().enumerate() {
-            d.on_event(&ev, late, &mut self.scratch);
+            d.on_event(&ev, &mut self.scratch);
             for c in self.scratch.drain(..) {
                 raise(&mut self.last_raised, &mut self.stats, i, &d.spec, c, out);
             }

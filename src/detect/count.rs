@@ -56,13 +56,7 @@ impl CountState {
         }
     }
 
-    pub fn on_event(
-        &mut self,
-        spec: &Detector,
-        ev: &Arc<Event>,
-        _late: bool,
-        out: &mut Vec<Candidate>,
-    ) {
+    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>, out: &mut Vec<Candidate>) {
         let (group_by, value_field, timespan, gte) = match &spec.kind {
             Kind::EventCount {
                 group_by,

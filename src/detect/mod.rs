@@ -76,8 +76,9 @@ impl Running {
         Running { spec, state }
     }
 
-    /// Feed one event (in event-time order, unless `late`).
-    pub fn on_event(&mut self, ev: &Arc<Event>, late: bool, out: &mut Vec<Candidate>) {
+    /// Feed one event: in event-time order, except late events (older than the watermark), which
+    /// each kind places itself.
+    pub fn on_event(&mut self, ev: &Arc<Event>, out: &mut Vec<Candidate>) {
         let spec = &*self.spec;
         match &mut self.state {
             State::Single => {
@@ -85,7 +86,7 @@ impl Running {
                     out.push(single(ev));
                 }
             }
-            State::Count(s) => s.on_event(spec, ev, late, out),
+            State::Count(s) => s.on_event(spec, ev, out),
             State::Absence(s) => s.on_event(spec, ev),
             State::FirstSeen(s) => s.on_event(spec, ev, out),
         }
