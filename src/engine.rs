@@ -16,7 +16,6 @@ use crate::detect::keyed::FastMap;
 use crate::detect::spec::{Detector, Kind};
 use crate::detect::{Candidate, Ctx, Running, StateSize};
 use crate::event::{Event, Millis, Str};
-use crate::network::network_of;
 use crate::time::{HOUR, MINUTE};
 
 pub const DEFAULT_LATENESS: Millis = 5 * MINUTE;
@@ -128,14 +127,10 @@ impl Engine {
         self.approvals.insert(a);
     }
 
-    /// Take one event; findings it completes (here or by moving the watermark) go to `out`.
-    pub fn push(&mut self, mut ev: Arc<Event>, out: &mut Vec<Finding>) {
+    /// Take one event (as a [`crate::decode::Decoder`] made it, source network included);
+    /// findings it completes (here or by moving the watermark) go to `out`.
+    pub fn push(&mut self, ev: Arc<Event>, out: &mut Vec<Finding>) {
         self.stats.events += 1;
-        if ev.source.network.is_none() {
-            if let Some(ip) = ev.source.ip {
-                Arc::make_mut(&mut ev).source.network = Some(network_of(ip));
-            }
-        }
         if ev.time < self.watermark {
             self.stats.late += 1;
             self.dispatch(ev, out);

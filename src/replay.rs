@@ -68,12 +68,12 @@ impl std::fmt::Display for Summary {
             events as f64 / secs,
             self.bytes as f64 / 1e6 / secs
         )?;
-        let list = |m: &BTreeMap<&'static str, u64>| {
+        fn list<K: std::fmt::Display>(m: &BTreeMap<K, u64>) -> String {
             m.iter()
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        };
+        }
         if !self.records_by_format.is_empty() {
             writeln!(f, "  records by format: {}", list(&self.records_by_format))?;
         }
@@ -99,13 +99,7 @@ impl std::fmt::Display for Summary {
                 String::new()
             }
         )?;
-        let by_detector = self
-            .engine
-            .findings
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let by_detector = list(&self.engine.findings);
         let suppressed: u64 = self.engine.suppressed.values().sum();
         write!(f, "  findings: {}", self.findings())?;
         if !by_detector.is_empty() {
@@ -210,9 +204,6 @@ impl DecodeOptions {
                 let mut start = 0usize;
                 let ends = memchr::memchr_iter(b'\n', &data).chain(std::iter::once(data.len()));
                 for (line, end) in (first_line..).zip(ends) {
-                    if start > data.len() {
-                        break;
-                    }
                     let raw = &data[start..end];
                     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
                     // a byte-order mark may open the stream
@@ -229,10 +220,7 @@ impl DecodeOptions {
                         if raw.len() > self.max_line {
                             b.errors.push(InputError {
                                 origin,
-                                error: DecodeError::new(
-                                    Reason::LineTooLong,
-                                    format!("line longer than {} bytes, skipped", self.max_line),
-                                ),
+                                error: DecodeError::line_too_long(self.max_line),
                             });
                         } else {
                             self.one(&mut dec, &mut b, raw, origin);

@@ -89,6 +89,13 @@ impl DecodeError {
         )
     }
 
+    pub fn line_too_long(max: usize) -> DecodeError {
+        DecodeError::new(
+            Reason::LineTooLong,
+            format!("line longer than {max} bytes, skipped"),
+        )
+    }
+
     pub fn json(err: &serde_json::Error) -> DecodeError {
         DecodeError::new(Reason::MalformedJson, format!("malformed JSON: {err}"))
     }

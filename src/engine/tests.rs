@@ -41,6 +41,7 @@ fn ev(secs: i64, actor: &str, cred: &str, ip: &str) -> Event {
         });
     }
     e.source = Source::from_raw(Some(ip), None);
+    e.source.network = e.source.ip.map(crate::network::network_of);
     e
 }
 

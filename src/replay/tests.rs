@@ -21,6 +21,15 @@ fn doc(container: Container, text: &str, truncated: Option<&str>) -> Batch {
     })
 }
 
+fn lines(path: &str, first_line: u64, data: Vec<u8>) -> Piece {
+    Piece::Lines {
+        path: Arc::from(path),
+        first_line,
+        offset: 0,
+        data,
+    }
+}
+
 fn lines_at(b: &Batch) -> Vec<u64> {
     b.records
         .iter()
@@ -97,12 +106,7 @@ fn lines_with_bad_utf8_bad_json_crlf_and_blank_lines() {
     data.extend(REC.as_bytes());
     data.extend(b"\r\n\n   \n{\"eventTime\": \xff\xfe}\n{not json\n");
     data.extend(REC.as_bytes());
-    let b = dec().decode(Piece::Lines {
-        path: Arc::from("l.jsonl"),
-        first_line: 10,
-        offset: 0,
-        data,
-    });
+    let b = dec().decode(lines("l.jsonl", 10, data));
     assert_eq!(lines_at(&b), [10, 15]);
     let errs: Vec<String> = b.errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(errs.len(), 2, "{errs:?}");
@@ -120,12 +124,7 @@ fn lines_with_bad_utf8_bad_json_crlf_and_blank_lines() {
 fn byte_order_mark_at_stream_start_is_skipped() {
     let mut data = b"\xEF\xBB\xBF".to_vec();
     data.extend(REC.as_bytes());
-    let b = dec().decode(Piece::Lines {
-        path: Arc::from("bom.jsonl"),
-        first_line: 1,
-        offset: 0,
-        data,
-    });
+    let b = dec().decode(lines("bom.jsonl", 1, data));
     assert!(b.errors.is_empty(), "{:?}", b.errors);
     assert_eq!(b.records.len(), 1);
 }
@@ -136,12 +135,7 @@ fn since_until_filter_is_counted() {
         since: Some(1_772_424_000_001),
         ..dec()
     };
-    let b = d.decode(Piece::Lines {
-        path: Arc::from("l"),
-        first_line: 1,
-        offset: 0,
-        data: REC.as_bytes().to_vec(),
-    });
+    let b = d.decode(lines("l", 1, REC.as_bytes().to_vec()));
     assert!(b.records.is_empty());
     assert_eq!(b.filtered, 1);
 }

@@ -84,15 +84,13 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, Vec<String>> {
 pub fn delivery_time(path: &Path) -> Option<u64> {
     let name = path.file_name()?.to_str()?.as_bytes();
     name.windows(15).find_map(|w| {
-        let digits = |r: std::ops::Range<usize>| w[r].iter().all(u8::is_ascii_digit);
-        if w[0] == b'_' && digits(1..9) && w[9] == b'T' && digits(10..14) && w[14] == b'Z' {
-            let s = std::str::from_utf8(&[&w[1..9], &w[10..14]].concat())
-                .ok()?
-                .to_string();
-            s.parse().ok()
-        } else {
-            None
-        }
+        let digits = [&w[1..9], &w[10..14]].concat();
+        let shaped = w[0] == b'_' && w[9] == b'T' && w[14] == b'Z';
+        (shaped && digits.iter().all(u8::is_ascii_digit)).then(|| {
+            digits
+                .iter()
+                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))
+        })
     })
 }
 
@@ -372,13 +370,14 @@ impl LineSplitter {
                 self.send(whole, emit);
             }
             None if buf.len() > self.max_line => {
-                emit(file_error(
-                    &self.path,
-                    self.line,
-                    self.offset,
-                    Reason::LineTooLong,
-                    format!("line longer than {} bytes, skipped", self.max_line),
-                ));
+                emit(Piece::Error(InputError {
+                    origin: Origin::File {
+                        path: self.path.clone(),
+                        line: self.line,
+                        offset: self.offset,
+                    },
+                    error: DecodeError::line_too_long(self.max_line),
+                }));
                 self.skipping = true;
                 self.offset += buf.len() as u64;
                 buf.clear();
