@@ -22,18 +22,54 @@ pub type Millis = i64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
+    /// AWS CloudTrail
     Cloudtrail,
+    /// Kubernetes API server audit (`audit.k8s.io` Event)
+    Kubernetes,
+    /// GitHub enterprise / organisation audit log
+    Github,
+    /// Okta System Log
+    Okta,
+    /// HashiCorp Vault audit device
+    Vault,
+    /// Google Cloud Audit Logs (LogEntry with an AuditLog `protoPayload`)
+    Gcp,
+    /// Microsoft Entra ID sign-in logs (Graph or Azure Monitor envelope)
+    Entra,
+    /// OCSF Authentication (3002) and API Activity (6003)
+    Ocsf,
     /// bypassd's own context records (approvals)
     Approval,
+    /// an operator-defined JSON format from a mapping file, by its id
+    #[serde(untagged)]
+    Mapped(&'static str),
 }
 
 impl Format {
-    /// Every format, in the order `--format` lists them.
-    pub const ALL: &'static [Format] = &[Format::Cloudtrail, Format::Approval];
+    /// Every built-in format, in the order `--format` lists them.
+    pub const ALL: &'static [Format] = &[
+        Format::Cloudtrail,
+        Format::Kubernetes,
+        Format::Github,
+        Format::Okta,
+        Format::Vault,
+        Format::Gcp,
+        Format::Entra,
+        Format::Ocsf,
+        Format::Approval,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Cloudtrail => "cloudtrail",
+            Format::Kubernetes => "kubernetes",
+            Format::Github => "github",
+            Format::Okta => "okta",
+            Format::Vault => "vault",
+            Format::Gcp => "gcp",
+            Format::Entra => "entra",
+            Format::Ocsf => "ocsf",
+            Format::Mapped(id) => id,
             Format::Approval => "approval",
         }
     }
@@ -159,6 +195,13 @@ pub struct Actor {
     /// the vendor's identity type as written in the log (`AssumedRole`, `IAMUser`, ...)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor_type: Option<Str>,
+    /// groups, policies or roles the request ran with (Kubernetes groups, Vault policies)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Str>,
+    /// the identity that acted as this one: the Kubernetes user that impersonated it, the
+    /// principal first in a GCP service-account delegation chain
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impersonator: Option<Str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -173,6 +216,11 @@ pub enum CredentialKind {
     Password,
     Cookie,
     Certificate,
+    /// an OAuth access token issued to an app acting for a user
+    OauthToken,
+    /// a bearer token of an identity system (Vault token, generic API bearer)
+    Token,
+    SshKey,
     Unknown,
 }
 
@@ -188,8 +236,32 @@ impl CredentialKind {
             CredentialKind::Password => "password",
             CredentialKind::Cookie => "cookie",
             CredentialKind::Certificate => "certificate",
+            CredentialKind::OauthToken => "oauth_token",
+            CredentialKind::Token => "token",
+            CredentialKind::SshKey => "ssh_key",
             CredentialKind::Unknown => "unknown",
         }
+    }
+
+    /// Every kind, for mapping files and error messages.
+    pub const ALL: &'static [CredentialKind] = &[
+        CredentialKind::LongTermKey,
+        CredentialKind::Session,
+        CredentialKind::PersonalAccessToken,
+        CredentialKind::AppToken,
+        CredentialKind::ServiceAccountToken,
+        CredentialKind::ApiToken,
+        CredentialKind::Password,
+        CredentialKind::Cookie,
+        CredentialKind::Certificate,
+        CredentialKind::OauthToken,
+        CredentialKind::Token,
+        CredentialKind::SshKey,
+        CredentialKind::Unknown,
+    ];
+
+    pub fn parse(s: &str) -> Option<CredentialKind> {
+        CredentialKind::ALL.iter().copied().find(|k| k.name() == s)
     }
 }
 
@@ -203,6 +275,29 @@ pub struct Credential {
     pub issued: Option<Millis>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<Millis>,
+    /// `true` for standing credentials that live until someone revokes them (AWS `AKIA` keys,
+    /// classic PATs, Okta API tokens, Vault tokens without TTL, GCP user-managed keys, legacy
+    /// Kubernetes secret-based tokens, Entra app secrets); `false` for short-lived ones;
+    /// `None` when the log does not say
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub long_lived: Option<bool>,
+    /// what the credential is bound to, when the log says (a Kubernetes token's pod or node)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound_to: Option<Str>,
+}
+
+impl Credential {
+    /// A credential with only an id and a kind.
+    pub fn new(id: impl Into<Str>, kind: CredentialKind) -> Credential {
+        Credential {
+            id: id.into(),
+            kind,
+            issued: None,
+            expires: None,
+            long_lived: None,
+            bound_to: None,
+        }
+    }
 }
 
 /// Where the request came from. `raw` is always the value as logged; `ip` is set only when it
@@ -216,21 +311,50 @@ pub struct Source {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<Str>,
     /// the source network (`203.0.113.0/24`, `2001:db8::/64`, or a trusted network's name),
-    /// derived by the engine from `ip`
+    /// derived by the decoder from `ip`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Str>,
+    /// autonomous system number, when the vendor enriches it (Okta, Entra)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    /// autonomous system / ISP name
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_org: Option<Str>,
+    /// the vendor flagged the address as an anonymising proxy
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<bool>,
+    /// where the vendor places the address (`country/region/city`, as much as it says)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Str>,
+    /// a device identifier or fingerprint (Okta device fingerprint, Entra device id)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<Str>,
 }
 
 impl Source {
-    /// Build from a logged source value, keeping it raw and parsing it when it is an address.
+    /// Build from a logged source value, keeping it raw and parsing it when it is an address
+    /// (also with a port glued on: `10.0.0.1:52344`, `[2001:db8::1]:443`).
     pub fn from_raw(raw: Option<&str>, user_agent: Option<&str>) -> Source {
         Source {
-            ip: raw.and_then(|r| r.trim().parse().ok()),
+            ip: raw.and_then(parse_addr),
             raw: raw.map(Str::from),
             user_agent: user_agent.map(Str::from),
-            network: None,
+            ..Source::default()
         }
     }
+}
+
+/// An address as vendors log it: bare, with a port, or bracketed IPv6 with a port.
+pub fn parse_addr(raw: &str) -> Option<IpAddr> {
+    let t = raw.trim();
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sa) = t.parse::<std::net::SocketAddr>() {
+        return Some(sa.ip());
+    }
+    // `[2001:db8::1]` without a port
+    t.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -304,6 +428,10 @@ pub struct Event {
     pub tickets: Vec<Str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<Str>,
+    /// identifies one request logged more than once (a Kubernetes request's stages, a Vault
+    /// request and its response, the same record in two exports): the engine keeps the first
+    #[serde(skip)]
+    pub dedup: Option<u64>,
 }
 
 impl Event {
@@ -323,6 +451,7 @@ impl Event {
             assumed: None,
             tickets: Vec::new(),
             region: None,
+            dedup: None,
         }
     }
 }
@@ -341,6 +470,18 @@ mod tests {
         let s = Source::from_raw(Some("2001:db8::1"), Some("aws-cli/2"));
         assert_eq!(s.ip, Some("2001:db8::1".parse().unwrap()));
         assert_eq!(s.user_agent.as_deref(), Some("aws-cli/2"));
+    }
+
+    #[test]
+    fn addresses_with_ports() {
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(parse_addr("10.0.0.1:52344"), Some(v4));
+        assert_eq!(parse_addr(" 10.0.0.1 "), Some(v4));
+        assert_eq!(parse_addr("[2001:db8::1]:443"), Some(v6));
+        assert_eq!(parse_addr("[2001:db8::1]"), Some(v6));
+        assert_eq!(parse_addr("gce-internal-ip"), None);
+        assert_eq!(parse_addr("10.0.0.1:99999"), None);
     }
 
     #[test]

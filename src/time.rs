@@ -19,6 +19,30 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
         .map(|t| t.timestamp_millis())
 }
 
+/// An epoch number in whatever unit the vendor chose, judged by its size: seconds (< 1e11),
+/// milliseconds (< 1e14), microseconds (< 1e17) or nanoseconds. Negative and non-finite values
+/// are rejected.
+pub fn from_epoch(v: f64) -> Option<Millis> {
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    let ms = if v < 1e11 {
+        v * 1e3
+    } else if v < 1e14 {
+        v
+    } else if v < 1e17 {
+        v / 1e3
+    } else {
+        v / 1e6
+    };
+    (ms < 9.2e18).then_some(ms as Millis)
+}
+
+/// A timestamp logged as text: RFC 3339, or an epoch number written as a string.
+pub fn parse_time_text(s: &str) -> Option<Millis> {
+    parse_rfc3339(s.trim()).or_else(|| s.trim().parse::<f64>().ok().and_then(from_epoch))
+}
+
 /// Parse a `--since` / `--until` value: an RFC 3339 timestamp or a plain date (midnight UTC).
 pub fn parse_instant(s: &str) -> Result<Millis, String> {
     if let Some(t) = parse_rfc3339(s) {
@@ -58,6 +82,23 @@ pub fn day_of(ms: Millis) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn epochs_in_any_unit() {
+        let ms = 1_772_424_306_000;
+        assert_eq!(super::from_epoch(1_772_424_306.0), Some(ms));
+        assert_eq!(super::from_epoch(1_772_424_306_000.0), Some(ms));
+        assert_eq!(super::from_epoch(1_772_424_306_000_000.0), Some(ms));
+        assert_eq!(super::from_epoch(1_772_424_306_000_000_000.0), Some(ms));
+        assert_eq!(super::from_epoch(-1.0), None);
+        assert_eq!(super::from_epoch(f64::NAN), None);
+        assert_eq!(super::parse_time_text("1772424306000"), Some(ms));
+        assert_eq!(
+            super::parse_time_text("2026-03-02T04:05:06.1234567Z"),
+            Some(ms + 123)
+        );
+        assert_eq!(super::parse_time_text("yesterday"), None);
+    }
+
     use super::*;
 
     #[test]

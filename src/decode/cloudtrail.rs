@@ -334,36 +334,30 @@ fn credential(ui: &UserIdentity, attrs: Option<&Attributes>, r: &Record) -> Opti
         } else {
             CredentialKind::Unknown
         };
-        return Some(Credential {
-            id: Str::from(key),
-            kind,
-            issued: if kind == CredentialKind::Session {
-                issued
-            } else {
-                None
-            },
-            expires: None,
-        });
+        let mut c = Credential::new(key, kind);
+        if kind == CredentialKind::Session {
+            c.issued = issued;
+        }
+        c.long_lived = match kind {
+            CredentialKind::LongTermKey => Some(true),
+            CredentialKind::Session => Some(false),
+            _ => None,
+        };
+        return Some(c);
     }
     if let Some(id) = ui.credential_id.get() {
-        return Some(Credential {
-            id: Str::from(id),
-            kind: CredentialKind::Session,
-            issued,
-            expires: None,
-        });
+        let mut c = Credential::new(id, CredentialKind::Session);
+        c.issued = issued;
+        c.long_lived = Some(false);
+        return Some(c);
     }
     if r.event_name.get() == Some("ConsoleLogin") {
         // a console sign-in authenticates with the identity's password (or the IdP's session)
-        return Some(Credential {
-            id: Str::from(format!(
-                "console:{}",
-                ui.arn.get().or(ui.user_name.get()).unwrap_or("unknown")
-            )),
-            kind: CredentialKind::Password,
-            issued: None,
-            expires: None,
-        });
+        let who = ui.arn.get().or(ui.user_name.get()).unwrap_or("unknown");
+        return Some(Credential::new(
+            format!("console:{who}"),
+            CredentialKind::Password,
+        ));
     }
     None
 }

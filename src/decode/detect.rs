@@ -45,17 +45,58 @@ fn skip_ws(b: &[u8]) -> &[u8] {
     &b[n..]
 }
 
-/// Guess a record's format from distinctive keys. Returns `None` when nothing matches.
-pub fn sniff(text: &str) -> Option<Format> {
+/// Whether a record looks like `format`, from the keys only that format writes. Cheap (a few
+/// substring searches); the decoder has the final word.
+pub fn looks_like(format: Format, text: &str) -> bool {
     let b = text.as_bytes();
     let has = |needle: &str| memmem::find(b, needle.as_bytes()).is_some();
-    if has("\"eventSource\"") && has("\"eventTime\"") {
-        return Some(Format::Cloudtrail);
+    match format {
+        Format::Cloudtrail => has("\"eventSource\"") && has("\"eventTime\""),
+        Format::Kubernetes => {
+            has("\"auditID\"")
+                && (has("\"stage\"") || has("\"verb\"") || has("\"requestReceivedTimestamp\""))
+        }
+        Format::Github => {
+            has("\"action\"")
+                && (has("\"@timestamp\"")
+                    || has("\"_document_id\"")
+                    || (has("\"created_at\"") && has("\"actor\"")))
+        }
+        Format::Okta => has("\"eventType\"") && (has("\"published\"") || has("\"uuid\"")),
+        Format::Vault => has("\"request\"") && has("\"auth\"") && has("\"time\""),
+        Format::Gcp => has("\"protoPayload\""),
+        Format::Entra => {
+            (has("\"createdDateTime\"")
+                && (has("\"userPrincipalName\"")
+                    || has("\"servicePrincipalId\"")
+                    || has("\"appId\"")))
+                || (has("\"properties\"") && has("SignInLogs"))
+        }
+        Format::Ocsf => has("\"class_uid\"") && (has("\"category_uid\"") || has("\"metadata\"")),
+        Format::Approval => has("\"kind\""),
+        // recognised by their own rules (see `mapping`)
+        Format::Mapped(_) => false,
     }
-    if has("\"kind\"") {
-        return Some(Format::Approval);
-    }
-    None
+}
+
+/// Sniffing order: formats whose marker keys are most specific first, so a record that carries
+/// another format's key by accident (an OCSF record embedding CloudTrail's names, a Kubernetes
+/// event with a `kind`) lands where it belongs.
+const SNIFF_ORDER: &[Format] = &[
+    Format::Ocsf,
+    Format::Cloudtrail,
+    Format::Kubernetes,
+    Format::Gcp,
+    Format::Okta,
+    Format::Vault,
+    Format::Entra,
+    Format::Github,
+    Format::Approval,
+];
+
+/// Guess a record's format from distinctive keys. Returns `None` when nothing matches.
+pub fn sniff(text: &str) -> Option<Format> {
+    SNIFF_ORDER.iter().copied().find(|f| looks_like(*f, text))
 }
 
 /// CloudTrail digest files (integrity hashes, delivered beside the logs) carry no events.
@@ -90,5 +131,43 @@ mod tests {
         );
         assert_eq!(sniff(r#"{"kind":"approval"}"#), Some(Format::Approval));
         assert_eq!(sniff(r#"{"hello":"world"}"#), None);
+        assert_eq!(
+            sniff(
+                r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"ResponseComplete"}"#
+            ),
+            Some(Format::Kubernetes)
+        );
+        assert_eq!(
+            sniff(r#"{"@timestamp":1,"action":"git.clone","actor":"octocat"}"#),
+            Some(Format::Github)
+        );
+        assert_eq!(
+            sniff(
+                r#"{"uuid":"u","published":"2026-01-01T00:00:00Z","eventType":"user.session.start"}"#
+            ),
+            Some(Format::Okta)
+        );
+        assert_eq!(
+            sniff(r#"{"time":"t","type":"response","auth":{},"request":{"id":"r"}}"#),
+            Some(Format::Vault)
+        );
+        assert_eq!(
+            sniff(r#"{"protoPayload":{},"timestamp":"t"}"#),
+            Some(Format::Gcp)
+        );
+        assert_eq!(
+            sniff(r#"{"createdDateTime":"t","userPrincipalName":"a@b"}"#),
+            Some(Format::Entra)
+        );
+        assert_eq!(
+            sniff(r#"{"time":"t","category":"SignInLogs","properties":{}}"#),
+            Some(Format::Entra)
+        );
+        assert_eq!(
+            sniff(
+                r#"{"class_uid":3002,"category_uid":3,"metadata":{},"eventSource":"x","eventTime":"y"}"#
+            ),
+            Some(Format::Ocsf)
+        );
     }
 }

@@ -177,6 +177,163 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
     }
 }
 
+/// A number that may also be logged as a numeric string (`1710000000000`, `"1710000000000"`,
+/// `1.71e12`); other values are `None`.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct LNum(pub Option<f64>);
+
+impl LNum {
+    /// As an integer (fractions truncated), when it fits.
+    pub fn int(self) -> Option<i64> {
+        self.0
+            .filter(|v| v.is_finite() && v.abs() < 9.2e18)
+            .map(|v| v as i64)
+    }
+}
+
+impl<'de> Deserialize<'de> for LNum {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LNum;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LNum, E> {
+                Ok(LNum(Some(v as f64)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LNum, E> {
+                Ok(LNum(Some(v as f64)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<LNum, E> {
+                Ok(LNum(Some(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LNum, E> {
+                Ok(LNum(v.trim().parse::<f64>().ok().filter(|f| f.is_finite())))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LNum, E> {
+                Ok(LNum(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LNum, E> {
+                Ok(LNum(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<LNum, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LNum(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<LNum, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LNum(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list of strings that may also be logged as one string; non-string elements are skipped
+/// and anything else is an empty list.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LStrs<'a>(pub Vec<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LStrs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = LStrs<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = a.next_element::<LStr<'a>>()? {
+                    if let Some(v) = s.0.filter(|v| !v.is_empty()) {
+                        out.push(v);
+                    }
+                }
+                Ok(LStrs(out))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(LStrs(vec![Cow::Borrowed(v)]))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LStrs(vec![Cow::Owned(v.to_owned())]))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LStrs::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LStrs::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LStrs::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LStrs::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LStrs::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LStrs::default())
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A list of `T` that tolerates a single object in place of the list; elements of the wrong type
+/// are skipped, anything else is an empty list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LList<T>(pub Vec<T>);
+
+impl<T> Default for LList<T> {
+    fn default() -> Self {
+        LList(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for LList<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = LList<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<LList<T>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Obj(v)) = a.next_element::<Obj<T>>()? {
+                    out.extend(v);
+                }
+                Ok(LList(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<LList<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(a)).map(|t| LList(vec![t]))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<LList<T>, E> {
+                Ok(LList::default())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<LList<T>, E> {
+                Ok(LList::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<LList<T>, E> {
+                Ok(LList::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<LList<T>, E> {
+                Ok(LList::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<LList<T>, E> {
+                Ok(LList::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<LList<T>, E> {
+                Ok(LList::default())
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +365,35 @@ mod tests {
         assert_eq!(p.o.get().unwrap().x, 3);
         let p: Probe = serde_json::from_str(r#"{"s":"esc\"aped"}"#).unwrap();
         assert_eq!(p.s.get(), Some("esc\"aped"));
+    }
+
+    #[derive(Deserialize)]
+    struct Probe2<'a> {
+        #[serde(default)]
+        n: LNum,
+        #[serde(borrow, default)]
+        l: LStrs<'a>,
+        #[serde(default)]
+        o: LList<Inner>,
+    }
+
+    #[test]
+    fn numbers_lists_and_objects_in_lists() {
+        let p: Probe2 =
+            serde_json::from_str(r#"{"n":"1710000000000","l":"one","o":{"x":1}}"#).unwrap();
+        assert_eq!(p.n.int(), Some(1_710_000_000_000));
+        assert_eq!(p.l.0, vec!["one"]);
+        assert_eq!(p.o.0.len(), 1);
+        let p: Probe2 = serde_json::from_str(
+            r#"{"n":1.5e3,"l":["a",null,2,"b",""],"o":[{"x":1},"junk",{"x":2}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.n.int(), Some(1500));
+        assert_eq!(p.l.0, vec!["a", "b"]);
+        assert_eq!(p.o.0.iter().map(|i| i.x).collect::<Vec<_>>(), vec![1, 2]);
+        let p: Probe2 = serde_json::from_str(r#"{"n":{"a":1},"l":{"k":"v"},"o":null}"#).unwrap();
+        assert_eq!((p.n.int(), p.l.0.len(), p.o.0.len()), (None, 0, 0));
+        let p: Probe2 = serde_json::from_str(r#"{"n":"soon"}"#).unwrap();
+        assert_eq!(p.n.0, None);
     }
 }

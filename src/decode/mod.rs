@@ -7,7 +7,14 @@
 pub mod approval;
 pub mod cloudtrail;
 pub mod detect;
+pub mod entra;
+pub mod gcp;
+pub mod github;
 pub mod json;
+pub mod kubernetes;
+pub mod ocsf;
+pub mod okta;
+pub mod vault;
 
 use std::fmt;
 use std::sync::Arc;
@@ -157,8 +164,8 @@ impl Decoder {
             };
         }
         if let Some(f) = self.last {
-            if let Ok(r) = decode_as(f, text, origin.clone(), &self.networks) {
-                return Ok(r);
+            if detect::looks_like(f, text) {
+                return decode_as(f, text, origin, &self.networks);
             }
         }
         let format = match detect::sniff(text) {
@@ -193,6 +200,17 @@ fn decode_as(
 ) -> Result<Record, DecodeError> {
     match format {
         Format::Cloudtrail => cloudtrail::decode(text, origin).map(|ev| finish(ev, networks)),
+        Format::Kubernetes => kubernetes::decode(text, origin).map(|ev| finish(ev, networks)),
+        Format::Github => github::decode(text, origin).map(|ev| finish(ev, networks)),
+        Format::Okta => okta::decode(text, origin).map(|ev| finish(ev, networks)),
+        Format::Vault => vault::decode(text, origin).map(|ev| finish(ev, networks)),
+        Format::Gcp => gcp::decode(text, origin).map(|ev| finish(ev, networks)),
+        Format::Entra => entra::decode(text, origin).map(|ev| finish(ev, networks)),
+        Format::Ocsf => ocsf::decode(text, origin).map(|ev| finish(ev, networks)),
+        Format::Mapped(id) => Err(DecodeError::new(
+            Reason::UnknownFormat,
+            format!("no mapping loaded for format {id:?}"),
+        )),
         Format::Approval => approval::decode(text, origin).map(|a| Record::Approval(Box::new(a))),
     }
 }

@@ -33,12 +33,7 @@ fn ev(secs: i64, actor: &str, cred: &str, ip: &str) -> Event {
     e.actor.name = Some(actor.into());
     e.action.name = "ListBuckets".into();
     if !cred.is_empty() {
-        e.credential = Some(Credential {
-            id: cred.into(),
-            kind: CredentialKind::LongTermKey,
-            issued: None,
-            expires: None,
-        });
+        e.credential = Some(Credential::new(cred, CredentialKind::LongTermKey));
     }
     e.source = Source::from_raw(Some(ip), None);
     e.source.network = e.source.ip.map(crate::network::network_of);
