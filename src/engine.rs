@@ -20,6 +20,9 @@ use crate::time::{HOUR, MINUTE};
 
 pub const DEFAULT_LATENESS: Millis = 5 * MINUTE;
 
+/// How long (in event time, behind the watermark) a dedup key is remembered.
+pub const DEDUP_HORIZON: Millis = HOUR;
+
 /// Small on purpose: the heap moves its elements on every push and pop, so the event sits
 /// behind an `Arc` (which detectors keep as evidence anyway).
 struct Pending {
@@ -51,6 +54,8 @@ impl Ord for Pending {
 pub struct EngineStats {
     pub events: u64,
     pub late: u64,
+    /// records of a request already taken (same dedup key), dropped
+    pub duplicates: u64,
     pub approvals: u64,
     pub findings: BTreeMap<String, u64>,
     pub suppressed: BTreeMap<String, u64>,
@@ -67,6 +72,8 @@ pub struct Engine {
     /// (detector index, key) -> end time of the last finding raised
     last_raised: FastMap<(usize, Str), Millis>,
     last_sweep: Millis,
+    /// dedup key -> event time, for requests logged more than once (see [`Event::dedup`])
+    seen: FastMap<u64, Millis>,
     stats: EngineStats,
     scratch: Vec<Candidate>,
 }
@@ -83,6 +90,7 @@ impl Engine {
             seq: 0,
             last_raised: FastMap::default(),
             last_sweep: Millis::MIN,
+            seen: FastMap::default(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
         }
@@ -130,6 +138,12 @@ impl Engine {
     /// Take one event (as a [`crate::decode::Decoder`] made it, source network included);
     /// findings it completes (here or by moving the watermark) go to `out`.
     pub fn push(&mut self, ev: Arc<Event>, out: &mut Vec<Finding>) {
+        if let Some(k) = ev.dedup {
+            if self.seen.insert(k, ev.time).is_some() {
+                self.stats.duplicates += 1;
+                return;
+            }
+        }
         self.stats.events += 1;
         if ev.time < self.watermark {
             self.stats.late += 1;
@@ -178,6 +192,9 @@ impl Engine {
             let detectors = &self.detectors;
             self.last_raised
                 .retain(|(i, _), end| end.saturating_add(detectors[*i].spec.suppress) > wm);
+            // a request's records arrive together; keep their keys a while past the watermark
+            let horizon = wm.saturating_sub(self.lateness.max(DEDUP_HORIZON));
+            self.seen.retain(|_, t| *t >= horizon);
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::alerts::finding::Finding;
-use crate::decode::detect::Container;
+use crate::decode::walk::{walk, Item};
 use crate::decode::{DecodeError, Decoder, InputError, Reason, Record};
 use crate::detect::spec::Detector;
 use crate::detect::StateSize;
@@ -82,6 +82,14 @@ impl std::fmt::Display for Summary {
         }
         if self.filtered > 0 {
             writeln!(f, "  outside --since/--until: {}", self.filtered)?;
+        }
+        if self.engine.duplicates > 0 {
+            writeln!(
+                f,
+                "  duplicates (a request logged again: audit stages, request/response pairs, \
+                 overlapping exports): {}",
+                self.engine.duplicates
+            )?;
         }
         let too_late: u64 = self.state.iter().map(|(_, _, l)| l).sum();
         writeln!(
@@ -231,151 +239,41 @@ impl DecodeOptions {
             }
             Piece::Document {
                 path,
-                container,
                 data,
                 truncated,
             } => {
                 b.bytes = data.len() as u64;
-                self.document(&mut b, &path, container, &data, truncated);
+                self.document(&mut b, &path, &data, truncated);
             }
         }
         b
     }
 
-    fn document(
-        &self,
-        b: &mut Batch,
-        path: &Arc<str>,
-        container: Container,
-        data: &[u8],
-        truncated: Option<String>,
-    ) {
-        let origin = |line: u64, offset: usize| Origin::File {
-            path: path.clone(),
-            line,
-            offset: offset as u64,
-        };
+    fn document(&self, b: &mut Batch, path: &Arc<str>, data: &[u8], truncated: Option<String>) {
         let mut dec = Decoder::new(self.format).with_networks(self.networks.clone());
         let mut line = 1u64;
         let mut counted = 0usize;
-        let mut line_at = |pos: usize| {
+        let mut origin_at = |pos: usize| {
             line += memchr::memchr_iter(b'\n', &data[counted..pos]).count() as u64;
             counted = pos;
-            line
-        };
-        let fail = |b: &mut Batch, line: u64, pos: usize, reason: Reason, msg: String| {
-            b.errors.push(InputError {
-                origin: origin(line, pos),
-                error: DecodeError::new(reason, msg),
-            });
-        };
-        let mut pos = match array_start(data, container) {
-            Ok(p) => p,
-            Err(msg) => {
-                let l = line_at(0);
-                fail(b, l, 0, Reason::MalformedJson, msg);
-                return;
+            Origin::File {
+                path: path.clone(),
+                line,
+                offset: pos as u64,
             }
         };
-        let mut first = true;
-        loop {
-            pos = skip_ws(data, pos);
-            match data.get(pos) {
-                Some(b']') => break,
-                Some(b',') if !first => pos = skip_ws(data, pos + 1),
-                Some(_) if first => {}
-                Some(c) => {
-                    let l = line_at(pos);
-                    let msg = format!(
-                        "malformed JSON document: expected ',' or ']' but found {:?}",
-                        *c as char
-                    );
-                    fail(b, l, pos, Reason::MalformedJson, msg);
-                    return;
-                }
-                None => {
-                    let l = line_at(pos);
-                    let msg = truncated
-                        .clone()
-                        .unwrap_or_else(|| "JSON document ends inside its record array".into());
-                    fail(b, l, pos, Reason::TruncatedInput, msg);
-                    return;
-                }
-            }
-            first = false;
-            if data.get(pos) == Some(&b']') {
-                break;
-            }
-            let mut it = serde_json::Deserializer::from_slice(&data[pos..])
-                .into_iter::<serde::de::IgnoredAny>();
-            let l = line_at(pos);
-            match it.next() {
-                Some(Ok(_)) => {
-                    let end = pos + it.byte_offset();
-                    self.one(&mut dec, b, &data[pos..end], origin(l, pos));
-                    pos = end;
-                }
-                Some(Err(e)) if e.is_eof() => {
-                    let msg = truncated
-                        .clone()
-                        .unwrap_or_else(|| format!("record cut off: {e}"));
-                    fail(b, l, pos, Reason::TruncatedInput, msg);
-                    return;
-                }
-                Some(Err(e)) => {
-                    fail(
-                        b,
-                        l,
-                        pos,
-                        Reason::MalformedJson,
-                        format!("malformed JSON record, rest of document skipped: {e}"),
-                    );
-                    return;
-                }
-                None => break,
-            }
-        }
-        if let Some(msg) = truncated {
-            let l = line_at(data.len());
-            fail(b, l, data.len(), Reason::TruncatedInput, msg);
-        }
+        walk(data, truncated.as_deref(), &mut |item| match item {
+            Item::Record { at, text } => self.one(&mut dec, b, text, origin_at(at)),
+            Item::Error {
+                at,
+                reason,
+                message,
+            } => b.errors.push(InputError {
+                origin: origin_at(at),
+                error: DecodeError::new(reason, message),
+            }),
+        });
     }
-}
-
-fn skip_ws(data: &[u8], mut pos: usize) -> usize {
-    while data.get(pos).is_some_and(|c| c.is_ascii_whitespace()) {
-        pos += 1;
-    }
-    pos
-}
-
-/// Byte position just after the `[` that opens the record array.
-fn array_start(data: &[u8], container: Container) -> Result<usize, String> {
-    let mut pos = if data.starts_with(b"\xEF\xBB\xBF") {
-        3
-    } else {
-        0
-    };
-    pos = skip_ws(data, pos);
-    if container == Container::RecordsDocument {
-        let expect = |pos: usize, what: &[u8]| data[pos.min(data.len())..].starts_with(what);
-        if !expect(pos, b"{") {
-            return Err("malformed Records document: expected '{'".into());
-        }
-        pos = skip_ws(data, pos + 1);
-        if !expect(pos, b"\"Records\"") {
-            return Err("malformed Records document: expected \"Records\" first".into());
-        }
-        pos = skip_ws(data, pos + 9);
-        if !expect(pos, b":") {
-            return Err("malformed Records document: expected ':' after \"Records\"".into());
-        }
-        pos = skip_ws(data, pos + 1);
-    }
-    if data.get(pos) != Some(&b'[') {
-        return Err("malformed JSON document: expected an array of records".into());
-    }
-    Ok(pos + 1)
 }
 
 /// Run a replay: every finding goes to `out` as a JSON line, each input error to `errlog`.

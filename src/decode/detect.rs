@@ -8,28 +8,43 @@ use crate::event::Format;
 /// How records are laid out in a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
-    /// one JSON record per line
+    /// one JSON record per line, decoded in parallel pieces
     Lines,
-    /// a CloudTrail S3 delivery file: `{"Records": [ ... ]}`
-    RecordsDocument,
-    /// a JSON array of records
-    Array,
+    /// anything else: a wrapper object (`{"Records":[...]}`, `{"records":[...]}`, an
+    /// `EventList`, a Graph page), a JSON array, or pretty-printed records; walked whole by
+    /// [`super::walk`]
+    Document,
 }
 
-/// Decide the container from the first bytes of a (decompressed) file.
+/// Decide the container from the first bytes of a (decompressed) file: JSON lines when the first
+/// line is one complete record that is not a wrapper, or a record too long to see the end of.
 pub fn container(head: &[u8]) -> Container {
-    let body = skip_ws(skip_bom(head));
-    match body.first() {
-        Some(b'[') => Container::Array,
-        Some(b'{') => {
-            let inner = skip_ws(&body[1..]);
-            if inner.starts_with(b"\"Records\"") {
-                Container::RecordsDocument
-            } else {
-                Container::Lines
-            }
+    let start = head.len() - skip_ws(skip_bom(head)).len();
+    match head.get(start) {
+        Some(b'[') => return Container::Document,
+        Some(b'{') => {}
+        _ => return Container::Lines,
+    }
+    match super::walk::wrapper_array(head, start) {
+        Ok(Some(_)) => return Container::Document,
+        Ok(None) => {}
+        // cut by the end of the head before a wrapper key showed: a long single-line record
+        Err((_, e)) if e.is_eof() => {
+            let first_line = memchr::memchr(b'\n', &head[start..]);
+            return match first_line {
+                None => Container::Lines,
+                Some(_) => Container::Document,
+            };
         }
-        _ => Container::Lines,
+        Err(_) => return Container::Lines,
+    }
+    // a complete record on the first line, or a pretty-printed one spread over several
+    let line_end = memchr::memchr(b'\n', &head[start..]).map_or(head.len(), |n| start + n);
+    let complete = serde_json::from_slice::<serde::de::IgnoredAny>(&head[start..line_end]).is_ok();
+    if complete {
+        Container::Lines
+    } else {
+        Container::Document
     }
 }
 
@@ -110,17 +125,33 @@ mod tests {
 
     #[test]
     fn containers() {
-        assert_eq!(container(b"{\"Records\":[{}]}"), Container::RecordsDocument);
-        assert_eq!(
-            container(b"\xEF\xBB\xBF {\n  \"Records\" : []}"),
-            Container::RecordsDocument
-        );
-        assert_eq!(container(b"  [{\"a\":1}]"), Container::Array);
-        assert_eq!(
-            container(b"{\"eventVersion\":\"1.08\"}\n"),
-            Container::Lines
-        );
-        assert_eq!(container(b""), Container::Lines);
+        use Container::*;
+        let cases: &[(&[u8], Container)] = &[
+            (b"{\"Records\":[{}]}", Document),
+            (b"\xEF\xBB\xBF {\n  \"Records\" : []}", Document),
+            (b"  [{\"a\":1}]", Document),
+            (
+                b"{\"eventVersion\":\"1.08\"}\n{\"eventVersion\":\"1.08\"}\n",
+                Lines,
+            ),
+            (b"", Lines),
+            (b"{\"kind\":\"EventList\",\"items\":[{\"a\":1}]}", Document),
+            (b"{\"kind\":\"Event\",\"items\":[1]}\n", Lines),
+            (b"{\"@odata.context\":\"x\",\"value\":[", Document),
+            (
+                b"{\n  \"kind\": \"Event\",\n  \"auditID\": \"a\"\n}\n",
+                Document,
+            ),
+            // a first line longer than the head: a JSON-lines file with a big record
+            (
+                b"{\"kind\":\"Event\",\"requestObject\":{\"spec\":\"aaaa",
+                Lines,
+            ),
+            (b"{\"records\":[{\"a\":1}]}\n{\"records\":[]}\n", Document),
+        ];
+        for (head, want) in cases {
+            assert_eq!(container(head), *want, "{}", String::from_utf8_lossy(head));
+        }
     }
 
     #[test]

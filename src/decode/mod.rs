@@ -15,6 +15,7 @@ pub mod kubernetes;
 pub mod ocsf;
 pub mod okta;
 pub mod vault;
+pub mod walk;
 
 use std::fmt;
 use std::sync::Arc;

@@ -338,3 +338,36 @@ fn single_match_detector_and_network_derivation() {
         Some("AWS Internal")
     );
 }
+
+#[test]
+fn records_of_one_request_are_taken_once() {
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    let mut a = ev(0, "svc", "AKIAX", "203.0.113.1");
+    a.dedup = Some(7);
+    let mut b = ev(1, "svc", "AKIAX", "198.51.100.1");
+    b.dedup = Some(7);
+    let mut c = ev(2, "svc", "AKIAX", "192.0.2.1");
+    c.dedup = Some(8);
+    let d = ev(3, "svc", "AKIAX", "192.0.2.9");
+    let found = run(&mut e, vec![a, b, c, d]);
+    let s = e.stats();
+    assert_eq!((s.events, s.duplicates), (3, 1));
+    // the duplicate's network never reached the detector: only two networks
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn dedup_keys_are_forgotten_past_the_horizon() {
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    let mut out = Vec::new();
+    let mut a = ev(0, "svc", "AKIAX", "203.0.113.1");
+    a.dedup = Some(7);
+    e.push(Arc::new(a), &mut out);
+    // move event time well past the horizon so the sweep runs
+    let far = 3 * DEDUP_HORIZON / SECOND;
+    e.push(Arc::new(ev(far, "svc", "AKIAY", "203.0.113.1")), &mut out);
+    let mut again = ev(far + 1, "svc", "AKIAX", "203.0.113.1");
+    again.dedup = Some(7);
+    e.push(Arc::new(again), &mut out);
+    assert_eq!(e.stats().duplicates, 0);
+}

@@ -12,10 +12,9 @@ fn dec() -> DecodeOptions {
 
 const REC: &str = r#"{"eventVersion":"1.08","eventTime":"2026-03-02T04:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","sourceIPAddress":"192.0.2.1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a","accessKeyId":"AKIA1"}}"#;
 
-fn doc(container: Container, text: &str, truncated: Option<&str>) -> Batch {
+fn doc(text: &str, truncated: Option<&str>) -> Batch {
     dec().decode(Piece::Document {
         path: Arc::from("d.json"),
-        container,
         data: text.as_bytes().to_vec(),
         truncated: truncated.map(String::from),
     })
@@ -46,7 +45,7 @@ fn lines_at(b: &Batch) -> Vec<u64> {
 #[test]
 fn records_document_and_array_with_positions() {
     let text = format!("{{\n  \"Records\": [\n    {REC},\n    {REC}\n  ]\n}}\n");
-    let b = doc(Container::RecordsDocument, &text, None);
+    let b = doc(&text, None);
     assert!(b.errors.is_empty(), "{:?}", b.errors);
     assert_eq!(lines_at(&b), [3, 4]);
     if let Record::Event(e) = &b.records[1] {
@@ -55,9 +54,9 @@ fn records_document_and_array_with_positions() {
         };
         assert_eq!(&text[offset as usize..][..REC.len()], REC);
     }
-    let b = doc(Container::Array, &format!("[{REC},{REC},{REC}]"), None);
+    let b = doc(&format!("[{REC},{REC},{REC}]"), None);
     assert_eq!(b.records.len(), 3);
-    let b = doc(Container::Array, "[]", None);
+    let b = doc("[]", None);
     assert!(b.records.is_empty() && b.errors.is_empty());
 }
 
@@ -65,7 +64,6 @@ fn records_document_and_array_with_positions() {
 fn bad_record_in_a_document_keeps_the_good_ones() {
     // a record that is valid JSON but not CloudTrail is one error; its neighbours still decode
     let b = doc(
-        Container::Array,
         &format!("[{REC},{{\"eventTime\":\"2026-03-02T04:00:00Z\",\"eventSource\":\"x\"}},{REC}]"),
         None,
     );
@@ -77,11 +75,7 @@ fn bad_record_in_a_document_keeps_the_good_ones() {
         b.errors[0]
     );
     // broken JSON ends the document (nothing to resynchronise on), after the records before it
-    let b = doc(
-        Container::Array,
-        &format!("[{REC},{{\"eventTime\": nope}},{REC}]"),
-        None,
-    );
+    let b = doc(&format!("[{REC},{{\"eventTime\": nope}},{REC}]"), None);
     assert_eq!(b.records.len(), 1);
     assert_eq!(b.errors[0].error.reason, Reason::MalformedJson);
 }
@@ -89,11 +83,7 @@ fn bad_record_in_a_document_keeps_the_good_ones() {
 #[test]
 fn truncated_document_keeps_records_before_the_cut() {
     let text = format!("{{\"Records\":[{REC},{REC},{}", &REC[..40]);
-    let b = doc(
-        Container::RecordsDocument,
-        &text,
-        Some("gzip stream truncated"),
-    );
+    let b = doc(&text, Some("gzip stream truncated"));
     assert_eq!(b.records.len(), 2);
     assert_eq!(b.errors.len(), 1);
     assert_eq!(b.errors[0].error.reason, Reason::TruncatedInput);

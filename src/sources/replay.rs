@@ -122,10 +122,9 @@ pub enum Piece {
         offset: u64,
         data: Vec<u8>,
     },
-    /// a whole `{"Records":[...]}` document or JSON array
+    /// a whole JSON document (wrapper object, array, pretty-printed records)
     Document {
         path: Arc<str>,
-        container: Container,
         data: Vec<u8>,
         /// set when the input ended early (truncated gzip, read error): records before it are kept
         truncated: Option<String>,
@@ -280,7 +279,6 @@ fn read_stream(
         }
         emit(Piece::Document {
             path,
-            container: kind,
             data: buf,
             truncated,
         });

@@ -149,12 +149,8 @@ fn documents_are_read_whole() {
     assert_eq!(pieces.len(), 1);
     match &pieces[0] {
         Piece::Document {
-            container,
-            data,
-            truncated,
-            ..
+            data, truncated, ..
         } => {
-            assert_eq!(*container, Container::RecordsDocument);
             assert_eq!(&data[..], doc, "a document is not cut at the line cap");
             assert!(truncated.is_none());
         }
