@@ -113,16 +113,19 @@ pub fn walk(data: &[u8], truncated: Option<&str>, f: &mut dyn FnMut(Item)) {
             b'{' => match wrapper_array(data, pos) {
                 Ok(Some(arr)) => w.array(arr + 1).and_then(|end| w.close_object(end)),
                 Ok(None) => w.record(pos),
-                Err((at, e)) => Err(w.fail(at, &e)),
+                Err((at, e)) => {
+                    w.fail(at, &e);
+                    Err(())
+                }
             },
-            other => Err(w.error(
-                pos,
-                Reason::MalformedJson,
-                format!(
+            other => {
+                let msg = format!(
                     "malformed JSON document: expected a record or an array but found {:?}",
                     other as char
-                ),
-            )),
+                );
+                w.error(pos, Reason::MalformedJson, msg);
+                Err(())
+            }
         };
         match next {
             Ok(end) => pos = end,
