@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use bypassd::decode::mapping::Mappings;
 use bypassd::detect::{load, selftest};
 use bypassd::event::{Format, Millis};
 use bypassd::inventory::Inventory;
@@ -49,9 +50,12 @@ struct ReplayArgs {
     /// Inventory YAML: declared exceptions, break-glass identities, trusted networks
     #[arg(long, value_name = "FILE")]
     inventory: Option<PathBuf>,
-    /// Decode every record as this format instead of detecting it
-    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
-    format: Option<Format>,
+    /// Operator-defined JSON formats (mapping file; see docs/mappings.md)
+    #[arg(long, value_name = "FILE")]
+    mappings: Option<PathBuf>,
+    /// Decode every record as this format (built-in or a mapping id) instead of detecting it
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
     /// Only events at or after this time (RFC 3339 or YYYY-MM-DD)
     #[arg(long, value_name = "TIME", value_parser = parse_instant)]
     since: Option<Millis>,
@@ -92,6 +96,9 @@ struct CheckArgs {
     /// Also validate this inventory (and run the inline tests with its trusted networks)
     #[arg(long, value_name = "FILE")]
     inventory: Option<PathBuf>,
+    /// Also validate this mapping file
+    #[arg(long, value_name = "FILE")]
+    mappings: Option<PathBuf>,
 }
 
 /// The inventory when given (validated, every error at once), else an empty one.
@@ -102,11 +109,31 @@ fn load_inventory(path: Option<&std::path::Path>) -> Result<Inventory, UsageErro
     }
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    Format::parse(s).ok_or_else(|| {
-        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-        format!("unknown format {s:?} (valid: {})", names.join(", "))
-    })
+/// The mapping file when given (validated, every error at once), else none.
+fn load_mappings(path: Option<&std::path::Path>) -> Result<Mappings, UsageError> {
+    match path {
+        Some(p) => Mappings::load(p).map_err(|e| UsageError(e.to_string())),
+        None => Ok(Mappings::default()),
+    }
+}
+
+/// `--format`: a built-in format or the id of a loaded mapping.
+fn resolve_format(s: &str, mappings: &Mappings) -> Result<Format, UsageError> {
+    if let Some(f) = Format::parse(s) {
+        return Ok(f);
+    }
+    if let Some(m) = mappings.get(s) {
+        return Ok(Format::Mapped(m.id));
+    }
+    let names: Vec<&str> = Format::ALL
+        .iter()
+        .map(|f| f.name())
+        .chain(mappings.formats.iter().map(|m| m.id))
+        .collect();
+    Err(UsageError(format!(
+        "unknown format {s:?} (valid: {}; operator formats need --mappings)",
+        names.join(", ")
+    )))
 }
 
 /// An error that is the user's to fix (exit 2) rather than a runtime failure (exit 1).
@@ -143,6 +170,12 @@ fn main() -> ExitCode {
 fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let detectors = load::load(a.detectors.as_deref()).map_err(|e| UsageError(e.to_string()))?;
     let inventory = load_inventory(a.inventory.as_deref())?;
+    let mappings = load_mappings(a.mappings.as_deref())?;
+    let format = a
+        .format
+        .as_deref()
+        .map(|f| resolve_format(f, &mappings))
+        .transpose()?;
     let inputs = expand(&a.paths).map_err(|errs| UsageError(errs.join("\n")))?;
     if let (Some(s), Some(u)) = (a.since, a.until) {
         if u <= s {
@@ -151,7 +184,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let opts = ReplayOptions {
         inputs,
-        format: a.format,
+        format,
         since: a.since,
         until: a.until,
         lateness: a.lateness,
@@ -165,6 +198,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         },
         max_error_lines: a.max_error_lines,
         networks: Arc::new(inventory.networks),
+        mappings: Arc::new(mappings),
     };
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(BufWriter::with_capacity(
@@ -235,17 +269,31 @@ fn progress_bar(p: &Progress, total: Option<u64>, stop: &AtomicBool) {
 fn check_cmd(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let loaded = load::load(a.detectors.as_deref());
     let inventory = load_inventory(a.inventory.as_deref());
-    let (detectors, inventory) = match (loaded, inventory) {
-        (Ok(d), Ok(i)) => (d, i),
-        (d, i) => {
-            // report detector and inventory problems together
-            let msgs: Vec<String> = [d.err().map(|e| e.to_string()), i.err().map(|e| e.0)]
-                .into_iter()
-                .flatten()
-                .collect();
+    let mappings = load_mappings(a.mappings.as_deref());
+    let (detectors, inventory, mappings) = match (loaded, inventory, mappings) {
+        (Ok(d), Ok(i), Ok(m)) => (d, i, m),
+        (d, i, m) => {
+            // report detector, inventory and mapping problems together
+            let msgs: Vec<String> = [
+                d.err().map(|e| e.to_string()),
+                i.err().map(|e| e.0),
+                m.err().map(|e| e.0),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             return Err(UsageError(msgs.join("\n")).into());
         }
     };
+    if let Some(p) = &a.mappings {
+        let ids: Vec<&str> = mappings.formats.iter().map(|m| m.id).collect();
+        println!(
+            "mappings {}: {} format(s): {}",
+            p.display(),
+            ids.len(),
+            ids.join(", ")
+        );
+    }
     if let Some(p) = &a.inventory {
         println!(
             "inventory {}: {} exception(s), {} break-glass principal(s), {} trusted network(s)",

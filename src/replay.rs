@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::alerts::finding::Finding;
+use crate::decode::mapping::Mappings;
 use crate::decode::walk::{walk, Item};
 use crate::decode::{DecodeError, Decoder, InputError, Reason, Record};
 use crate::detect::spec::Detector;
@@ -36,6 +37,8 @@ pub struct ReplayOptions {
     pub max_error_lines: usize,
     /// trusted networks from the inventory
     pub networks: Arc<Networks>,
+    /// operator-defined formats
+    pub mappings: Arc<Mappings>,
 }
 
 /// What a replay did, for the stderr summary.
@@ -163,6 +166,7 @@ struct Batch {
 struct DecodeOptions {
     format: Option<Format>,
     networks: Arc<Networks>,
+    mappings: Arc<Mappings>,
     since: Option<Millis>,
     until: Option<Millis>,
     max_line: usize,
@@ -208,7 +212,9 @@ impl DecodeOptions {
             } => {
                 b.bytes = data.len() as u64;
                 b.records.reserve(data.len() / 512);
-                let mut dec = Decoder::new(self.format).with_networks(self.networks.clone());
+                let mut dec = Decoder::new(self.format)
+                    .with_networks(self.networks.clone())
+                    .with_mappings(self.mappings.clone());
                 let mut start = 0usize;
                 let ends = memchr::memchr_iter(b'\n', &data).chain(std::iter::once(data.len()));
                 for (line, end) in (first_line..).zip(ends) {
@@ -250,7 +256,9 @@ impl DecodeOptions {
     }
 
     fn document(&self, b: &mut Batch, path: &Arc<str>, data: &[u8], truncated: Option<String>) {
-        let mut dec = Decoder::new(self.format).with_networks(self.networks.clone());
+        let mut dec = Decoder::new(self.format)
+            .with_networks(self.networks.clone())
+            .with_mappings(self.mappings.clone());
         let mut line = 1u64;
         let mut counted = 0usize;
         let mut origin_at = |pos: usize| {
@@ -289,6 +297,7 @@ pub fn run(
     let dec = DecodeOptions {
         format: opts.format,
         networks: opts.networks.clone(),
+        mappings: opts.mappings.clone(),
         since: opts.since,
         until: opts.until,
         max_line: opts.read.max_line,

@@ -12,6 +12,7 @@ pub mod gcp;
 pub mod github;
 pub mod json;
 pub mod kubernetes;
+pub mod mapping;
 pub mod ocsf;
 pub mod okta;
 pub mod vault;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use crate::context::Approval;
 use crate::event::{Event, Format, Origin};
 use crate::inventory::Networks;
+use mapping::Mappings;
 
 /// What one input record decodes to.
 #[derive(Debug, Clone)]
@@ -137,6 +139,7 @@ pub struct Decoder {
     forced: Option<Format>,
     last: Option<Format>,
     networks: Arc<Networks>,
+    mappings: Arc<Mappings>,
 }
 
 impl Decoder {
@@ -154,19 +157,31 @@ impl Decoder {
         self
     }
 
+    /// Operator-defined formats (`--mappings`): checked before the built-in ones, so an
+    /// in-house log that happens to look like a vendor's is decoded as the operator says.
+    pub fn with_mappings(mut self, mappings: Arc<Mappings>) -> Decoder {
+        self.mappings = mappings;
+        self
+    }
+
     /// Decode one JSON record. Context records (`"kind": ...`) are recognised whatever the format.
     pub fn decode(&mut self, text: &str, origin: Origin) -> Result<Record, DecodeError> {
         if let Some(f) = self.forced {
-            return match decode_as(f, text, origin.clone(), &self.networks) {
+            return match self.decode_as(f, text, origin.clone()) {
                 Err(_) if detect::sniff(text) == Some(Format::Approval) => {
-                    decode_as(Format::Approval, text, origin, &self.networks)
+                    self.decode_as(Format::Approval, text, origin)
                 }
                 r => r,
             };
         }
+        if !self.mappings.is_empty() {
+            if let Some((m, v)) = self.mappings.recognise(text) {
+                return mapping::decode(m, &v, origin).map(|ev| finish(ev, &self.networks));
+            }
+        }
         if let Some(f) = self.last {
             if detect::looks_like(f, text) {
-                return decode_as(f, text, origin, &self.networks);
+                return self.decode_as(f, text, origin);
             }
         }
         let format = match detect::sniff(text) {
@@ -176,11 +191,35 @@ impl Decoder {
             }
             None => return Err(unrecognised(text)),
         };
-        let r = decode_as(format, text, origin, &self.networks)?;
+        let r = self.decode_as(format, text, origin)?;
         if format != Format::Approval {
             self.last = Some(format);
         }
         Ok(r)
+    }
+
+    fn decode_as(&self, format: Format, text: &str, origin: Origin) -> Result<Record, DecodeError> {
+        let ev = match format {
+            Format::Cloudtrail => cloudtrail::decode(text, origin),
+            Format::Kubernetes => kubernetes::decode(text, origin),
+            Format::Github => github::decode(text, origin),
+            Format::Okta => okta::decode(text, origin),
+            Format::Vault => vault::decode(text, origin),
+            Format::Gcp => gcp::decode(text, origin),
+            Format::Entra => entra::decode(text, origin),
+            Format::Ocsf => ocsf::decode(text, origin),
+            Format::Mapped(id) => match self.mappings.get(id) {
+                Some(m) => mapping::decode_forced(m, text, origin),
+                None => Err(DecodeError::new(
+                    Reason::UnknownFormat,
+                    format!("no mapping loaded for format {id:?}"),
+                )),
+            },
+            Format::Approval => {
+                return approval::decode(text, origin).map(|a| Record::Approval(Box::new(a)))
+            }
+        };
+        ev.map(|ev| finish(ev, &self.networks))
     }
 }
 
@@ -191,29 +230,6 @@ pub fn decode_record(
     origin: Origin,
 ) -> Result<Record, DecodeError> {
     Decoder::new(forced).decode(text, origin)
-}
-
-fn decode_as(
-    format: Format,
-    text: &str,
-    origin: Origin,
-    networks: &Networks,
-) -> Result<Record, DecodeError> {
-    match format {
-        Format::Cloudtrail => cloudtrail::decode(text, origin).map(|ev| finish(ev, networks)),
-        Format::Kubernetes => kubernetes::decode(text, origin).map(|ev| finish(ev, networks)),
-        Format::Github => github::decode(text, origin).map(|ev| finish(ev, networks)),
-        Format::Okta => okta::decode(text, origin).map(|ev| finish(ev, networks)),
-        Format::Vault => vault::decode(text, origin).map(|ev| finish(ev, networks)),
-        Format::Gcp => gcp::decode(text, origin).map(|ev| finish(ev, networks)),
-        Format::Entra => entra::decode(text, origin).map(|ev| finish(ev, networks)),
-        Format::Ocsf => ocsf::decode(text, origin).map(|ev| finish(ev, networks)),
-        Format::Mapped(id) => Err(DecodeError::new(
-            Reason::UnknownFormat,
-            format!("no mapping loaded for format {id:?}"),
-        )),
-        Format::Approval => approval::decode(text, origin).map(|a| Record::Approval(Box::new(a))),
-    }
 }
 
 /// Not recognised: say why in the most useful terms.

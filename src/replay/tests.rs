@@ -4,6 +4,7 @@ fn dec() -> DecodeOptions {
     DecodeOptions {
         format: None,
         networks: Arc::default(),
+        mappings: Arc::default(),
         since: None,
         until: None,
         max_line: 1 << 20,
