@@ -156,6 +156,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `bypassd check | head`: the reader went away, nothing is wrong
+        Err(e)
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<UsageError>().is_some() {
@@ -267,6 +274,7 @@ fn progress_bar(p: &Progress, total: Option<u64>, stop: &AtomicBool) {
 }
 
 fn check_cmd(a: CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut out = io::stdout().lock();
     let loaded = load::load(a.detectors.as_deref());
     let inventory = load_inventory(a.inventory.as_deref());
     let mappings = load_mappings(a.mappings.as_deref());
@@ -287,34 +295,37 @@ fn check_cmd(a: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(p) = &a.mappings {
         let ids: Vec<&str> = mappings.formats.iter().map(|m| m.id).collect();
-        println!(
+        writeln!(
+            out,
             "mappings {}: {} format(s): {}",
             p.display(),
             ids.len(),
             ids.join(", ")
-        );
+        )?;
     }
     if let Some(p) = &a.inventory {
-        println!(
+        writeln!(
+            out,
             "inventory {}: {} exception(s), {} break-glass principal(s), {} trusted network(s)",
             p.display(),
             inventory.exceptions.len(),
             inventory.break_glass.principals.len(),
             inventory.networks.len()
-        );
+        )?;
     }
     let networks = Arc::new(inventory.networks);
     let source = match &a.detectors {
         Some(d) => d.display().to_string(),
         None => "built-in set".to_string(),
     };
-    println!("{} detector(s) loaded from {source}", detectors.len());
+    writeln!(out, "{} detector(s) loaded from {source}", detectors.len())?;
     let results = selftest::run_all(&detectors, &networks);
     let mut failed = 0;
     for d in &detectors {
         let mine: Vec<_> = results.iter().filter(|r| r.detector == d.id).collect();
         let bad: Vec<_> = mine.iter().filter(|r| r.failure.is_some()).collect();
-        println!(
+        writeln!(
+            out,
             "  {:<34} {:<12} {:<19} {:<8} {}/{} tests passed",
             d.id,
             d.kind.name(),
@@ -322,20 +333,21 @@ fn check_cmd(a: CheckArgs) -> anyhow::Result<ExitCode> {
             d.severity.caption().to_lowercase(),
             mine.len() - bad.len(),
             mine.len()
-        );
+        )?;
         for r in bad {
             failed += 1;
-            println!(
+            writeln!(
+                out,
                 "    FAIL {}: test {:?}: {}",
                 d.file,
                 r.test,
                 r.failure.as_deref().unwrap_or_default()
-            );
+            )?;
         }
     }
     if failed > 0 {
         return Err(UsageError(format!("{failed} inline detector test(s) failed")).into());
     }
-    println!("all {} inline tests passed", results.len());
+    writeln!(out, "all {} inline tests passed", results.len())?;
     Ok(ExitCode::SUCCESS)
 }
