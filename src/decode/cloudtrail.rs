@@ -172,6 +172,12 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
         .ok_or_else(|| DecodeError::missing(F, "eventSource"))?;
     let mut ev = Event::new(time, F, origin);
     ev.id = r.event_id.get().map(Str::from);
+    // the same event delivered twice (an organisation trail and an account trail, overlapping
+    // exports) is one event
+    ev.dedup = r
+        .event_id
+        .get()
+        .map(|id| xxhash_rust::xxh3::xxh3_64_with_seed(id.as_bytes(), 0xC7));
     ev.region = r.aws_region.get().map(Str::from);
     ev.source = Source::from_raw(r.source_ip.get(), r.user_agent.get());
     ev.action = action(&r, name, service);

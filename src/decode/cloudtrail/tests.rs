@@ -43,6 +43,7 @@ fn iam_user_with_long_term_key() {
     assert_eq!(ev.action.read_only, Some(true));
     assert_eq!(ev.action.outcome, Outcome::Success);
     assert_eq!(ev.id.as_deref(), Some("e-1"));
+    assert!(ev.dedup.is_some());
 }
 
 #[test]
