@@ -31,7 +31,11 @@ fn records(dir: &std::path::Path) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect();
-    base.iter().cycle().take(TARGET.max(base.len())).cloned().collect()
+    base.iter()
+        .cycle()
+        .take(TARGET.max(base.len()))
+        .cloned()
+        .collect()
 }
 
 fn bench_one(c: &mut Criterion, name: &str, lines: &[String], mappings: Arc<Mappings>) {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::alerts::finding::Finding;
 use crate::decode::mapping::Mappings;
-use crate::decode::walk::{walk, Item};
+use crate::decode::walk::{is_wrapper, walk, Item};
 use crate::decode::{DecodeError, Decoder, InputError, Reason, Record};
 use crate::detect::spec::Detector;
 use crate::detect::StateSize;
@@ -196,6 +196,34 @@ impl DecodeOptions {
                 }
             }
             Ok(r) => b.records.push(r),
+            // a wrapper (`{"records":[...]}`) on one line of a JSON-lines file: its elements
+            Err(_) if is_wrapper(bytes) => {
+                let base = match &origin {
+                    Origin::File { offset, .. } => *offset,
+                    _ => 0,
+                };
+                walk(bytes, None, &mut |item| {
+                    let at = |pos: usize| match &origin {
+                        Origin::File { path, line, .. } => Origin::File {
+                            path: path.clone(),
+                            line: *line,
+                            offset: base + pos as u64,
+                        },
+                        other => other.clone(),
+                    };
+                    match item {
+                        Item::Record { at: pos, text } => self.one(dec, b, text, at(pos)),
+                        Item::Error {
+                            at: pos,
+                            reason,
+                            message,
+                        } => b.errors.push(InputError {
+                            origin: at(pos),
+                            error: DecodeError::new(reason, message),
+                        }),
+                    }
+                });
+            }
             Err(error) => b.errors.push(InputError { origin, error }),
         }
     }

@@ -91,6 +91,12 @@ pub fn wrapper_array(data: &[u8], pos: usize) -> Result<Option<usize>, (usize, s
     }
 }
 
+/// Whether `bytes` (one line, one message) is a wrapper object holding records.
+pub fn is_wrapper(bytes: &[u8]) -> bool {
+    let start = skip_ws(bytes, 0);
+    bytes.get(start) == Some(&b'{') && matches!(wrapper_array(bytes, start), Ok(Some(_)))
+}
+
 /// Walk every record of `data`. `truncated` explains an early end of the data (a cut gzip
 /// stream) and is reported where the walk runs out of input.
 pub fn walk(data: &[u8], truncated: Option<&str>, f: &mut dyn FnMut(Item)) {

@@ -130,3 +130,11 @@ fn since_until_filter_is_counted() {
     assert!(b.records.is_empty());
     assert_eq!(b.filtered, 1);
 }
+
+#[test]
+fn wrapper_objects_on_lines_of_a_lines_file_are_unwrapped() {
+    let data = format!("{REC}\n{{\"records\":[{REC},{REC}]}}\n{REC}\n");
+    let b = dec().decode(lines("mixed.jsonl", 1, data.into_bytes()));
+    assert!(b.errors.is_empty(), "{:?}", b.errors);
+    assert_eq!(lines_at(&b), [1, 2, 2, 3]);
+}
