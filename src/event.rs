@@ -432,6 +432,11 @@ pub struct Event {
     /// request and its response, the same record in two exports): the engine keeps the first
     #[serde(skip)]
     pub dedup: Option<u64>,
+    /// a provisional record of a request that is logged again once complete (a Kubernetes
+    /// `RequestReceived` stage, a Vault request entry): the decoder counts it as skipped and the
+    /// complete record is the event
+    #[serde(skip)]
+    pub partial: bool,
 }
 
 impl Event {
@@ -452,6 +457,7 @@ impl Event {
             tickets: Vec::new(),
             region: None,
             dedup: None,
+            partial: false,
         }
     }
 }

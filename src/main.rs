@@ -17,7 +17,7 @@ use bypassd::detect::{load, selftest};
 use bypassd::event::{Format, Millis};
 use bypassd::inventory::Inventory;
 use bypassd::replay::{self, Progress, ReplayError, ReplayOptions};
-use bypassd::sources::replay::{expand, Input, ReadOptions};
+use bypassd::sources::replay::{expand, order_by_first_event, Input, ReadOptions};
 use bypassd::time::{parse_duration, parse_instant};
 
 #[global_allocator]
@@ -183,7 +183,10 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|f| resolve_format(f, &mappings))
         .transpose()?;
-    let inputs = expand(&a.paths).map_err(|errs| UsageError(errs.join("\n")))?;
+    let mut inputs = expand(&a.paths).map_err(|errs| UsageError(errs.join("\n")))?;
+    let mappings = Arc::new(mappings);
+    let peek = bypassd::decode::Decoder::new(format).with_mappings(mappings.clone());
+    order_by_first_event(&mut inputs, &peek);
     if let (Some(s), Some(u)) = (a.since, a.until) {
         if u <= s {
             return Err(UsageError("--until must be after --since".into()).into());
@@ -205,7 +208,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         },
         max_error_lines: a.max_error_lines,
         networks: Arc::new(inventory.networks),
-        mappings: Arc::new(mappings),
+        mappings,
     };
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(BufWriter::with_capacity(

@@ -57,29 +57,50 @@ fn replay_of_the_bundled_incident_matches_golden() {
     let out = stdout(&o);
     golden("examples.golden.jsonl", &out);
     let f = findings(&out);
-    assert_eq!(f.len(), 1);
-    assert_eq!(f[0]["class_uid"], 2004);
-    assert_eq!(
-        f[0]["finding_info"]["analytic"]["uid"],
-        "credential-multi-network"
-    );
-    assert_eq!(f[0]["finding_info"]["types"][0], "credential_sharing");
+    assert_eq!(f.len(), 3);
+    for x in &f {
+        assert_eq!(x["class_uid"], 2004);
+        assert_eq!(
+            x["finding_info"]["analytic"]["uid"],
+            "credential-multi-network"
+        );
+        assert_eq!(x["finding_info"]["types"][0], "credential_sharing");
+    }
+    // the AWS key shared by CI, a laptop and an IPv6 host
     assert_eq!(
         f[0]["actor"]["user"]["credential_uid"],
         "AKIA3EXAMPLEDEPLOY01"
+    );
+    // the leaked GitHub PAT: CI runners, then a laptop and a VPS
+    assert_eq!(
+        f[1]["actor"]["user"]["credential_uid"],
+        "kN3q1sT0x9Yb7mWc2Lr8vA5dE6fG4hJ1kP0oI9uY8tQ="
+    );
+    assert_eq!(
+        f[1]["unmapped"]["credential"]["kind"],
+        "personal_access_token"
+    );
+    // the deployer service account's legacy token, driven by hand from the same two places
+    assert_eq!(
+        f[2]["actor"]["user"]["credential_uid"],
+        "system:serviceaccount:payments:deployer"
+    );
+    assert_eq!(
+        f[2]["unmapped"]["distinct_values"],
+        serde_json::json!(["10.0.12.0/24", "192.0.2.0/24", "203.0.113.0/24"])
     );
     assert!(
         !out.contains("IQoJb3JpZ2luX2Vj"),
         "session tokens from the logs never reach findings"
     );
     let err = stderr(&o);
-    assert!(err.contains("27 events"), "{err}");
+    assert!(err.contains("45 events"), "{err}");
     assert!(
-        err.contains("records by format: approval 1, cloudtrail 27"),
+        err.contains("records by format: approval 1, cloudtrail 27, github 9, kubernetes 9"),
         "{err}"
     );
     assert!(
-        err.contains("findings: 1 (credential-multi-network 1)"),
+        err.contains("findings: 3 (credential-multi-network 3)"),
         "{err}"
     );
 }
@@ -243,7 +264,7 @@ fn since_until_and_output_file() {
         "2026-03-02T04:08:00Z",
         "-o",
         out.to_str().unwrap(),
-        "examples",
+        "examples/cloudtrail",
     ]);
     assert!(o.status.success());
     assert!(o.stdout.is_empty());
@@ -337,7 +358,8 @@ fn trusted_networks_from_the_inventory_count_as_one_network() {
         "replay",
         "--inventory",
         "tests/fixtures/inventory.yaml",
-        "examples",
+        "examples/cloudtrail",
+        "examples/approvals.jsonl",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(

@@ -30,6 +30,8 @@ struct Record<'a> {
     #[serde(borrow, rename = "auditID")]
     audit_id: LStr<'a>,
     #[serde(borrow)]
+    stage: LStr<'a>,
+    #[serde(borrow)]
     verb: LStr<'a>,
     #[serde(borrow, rename = "requestURI")]
     request_uri: LStr<'a>,
@@ -156,6 +158,8 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
         ev.id = Some(Str::from(id));
         ev.dedup = Some(dedup_key(id));
     }
+    // the request's later stage (ResponseStarted / ResponseComplete / Panic) carries its outcome
+    ev.partial = r.stage.get() == Some("RequestReceived");
     Ok(ev)
 }
 

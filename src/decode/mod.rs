@@ -127,6 +127,13 @@ impl fmt::Display for InputError {
 /// Derive what every event carries beyond its vendor fields (the source network), once, on the
 /// decoding thread.
 fn finish(mut ev: Event, networks: &Networks) -> Record {
+    if ev.partial {
+        return Record::Skipped(match ev.format {
+            Format::Kubernetes => "kubernetes_request_received_stage",
+            Format::Vault => "vault_request_entry",
+            _ => "partial_record",
+        });
+    }
     ev.source.network = ev.source.ip.map(|ip| networks.network_of(ip));
     Record::Event(Arc::new(ev))
 }

@@ -216,6 +216,8 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
         ev.id = Some(Str::from(id));
         ev.dedup = Some(dedup_key(id));
     }
+    // the response entry follows with the outcome (and, for logins, the issued token)
+    ev.partial = r.kind.get() == Some("request");
     Ok(ev)
 }
 

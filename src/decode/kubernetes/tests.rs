@@ -368,6 +368,19 @@ fn stages_of_one_request_share_a_dedup_key() {
     let b = dec(&complete);
     assert_eq!(a.action.outcome, Outcome::Unknown);
     assert_eq!(b.action.outcome, Outcome::Success);
+    // the provisional stage is skipped (counted); the complete one is the event
+    assert!(a.partial && !b.partial);
+    let mut d = crate::decode::Decoder::new(None);
+    assert!(matches!(
+        d.decode(&received, origin()),
+        Ok(crate::decode::Record::Skipped(
+            "kubernetes_request_received_stage"
+        ))
+    ));
+    assert!(matches!(
+        d.decode(&complete, origin()),
+        Ok(crate::decode::Record::Event(_))
+    ));
     assert!(a.dedup.is_some());
     assert_eq!(a.dedup, b.dedup);
     assert_eq!(a.action.service.as_deref(), Some("pods/exec"));

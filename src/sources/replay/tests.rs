@@ -221,3 +221,51 @@ fn missing_file_at_read_time_is_an_io_error_piece() {
     );
     assert!(matches!(&pieces[..], [Piece::Error(e)] if e.error.reason == Reason::Io));
 }
+
+#[test]
+fn inputs_are_ordered_by_their_first_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = |t: &str| {
+        format!(
+            r#"{{"eventTime":"{t}","eventSource":"s3.amazonaws.com","eventName":"GetObject","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/a"}}}}"#
+        )
+    };
+    let later = write(
+        dir.path(),
+        "a-later.jsonl",
+        format!("{}\n", ct("2026-03-05T00:00:00Z")).as_bytes(),
+    );
+    let doc = format!("{{\"Records\":[{}]}}", ct("2026-03-03T00:00:00Z"));
+    let middle = write(dir.path(), "b-middle.json.gz", &gz(doc.as_bytes()));
+    let earlier = write(
+        dir.path(),
+        "c-earlier.jsonl",
+        format!("not json\n{}\n", ct("2026-03-01T00:00:00Z")).as_bytes(),
+    );
+    let approvals = write(
+        dir.path(),
+        "z-approvals.jsonl",
+        br#"{"kind":"approval","id":"A","scope":"break_glass","principal":"p","valid_from":"2026-03-01T00:00:00Z","valid_until":"2026-03-02T00:00:00Z"}"#,
+    );
+    let mut inputs: Vec<Input> = [&later, &middle, &earlier, &approvals]
+        .iter()
+        .map(|p| Input::File(p.to_path_buf()))
+        .collect();
+    order_by_first_event(&mut inputs, &Decoder::new(None));
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|i| match i {
+            Input::File(p) => p.file_name().unwrap().to_string_lossy().to_string(),
+            Input::Stdin => "-".into(),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "z-approvals.jsonl",
+            "c-earlier.jsonl",
+            "b-middle.json.gz",
+            "a-later.jsonl"
+        ]
+    );
+}
