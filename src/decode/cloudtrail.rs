@@ -177,7 +177,7 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     ev.dedup = r
         .event_id
         .get()
-        .map(|id| xxhash_rust::xxh3::xxh3_64_with_seed(id.as_bytes(), 0xC7));
+        .map(|id| super::dedup_key("cloudtrail", &[id]));
     ev.region = r.aws_region.get().map(Str::from);
     ev.source = Source::from_raw(r.source_ip.get(), r.user_agent.get());
     ev.action = action(&r, name, service);

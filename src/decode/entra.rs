@@ -3,7 +3,6 @@
 //! events.
 
 use serde::Deserialize;
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::json::{LNum, LStr, LStrs, Obj};
 use super::DecodeError;
@@ -177,12 +176,7 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     ev.source = source(s, &top);
     ev.action = action(s, &top, signer);
     ev.id = s.id.get().map(Str::from);
-    ev.dedup = ev.id.as_deref().map(|id| {
-        let mut buf = Vec::with_capacity(6 + id.len());
-        buf.extend_from_slice(b"entra\0");
-        buf.extend_from_slice(id.as_bytes());
-        xxh3_64(&buf)
-    });
+    ev.dedup = ev.id.as_deref().map(|id| super::dedup_key("entra", &[id]));
     Ok(ev)
 }
 

@@ -2,7 +2,6 @@
 //! sinks write them to Cloud Storage and Pub/Sub) into identity events.
 
 use serde::Deserialize;
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::json::{LBool, LList, LNum, LStr, LStrs, Obj};
 use super::{DecodeError, Reason};
@@ -211,7 +210,7 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     ev.dedup = e
         .insert_id
         .get()
-        .map(|id| dedup(log_name.unwrap_or(""), id));
+        .map(|id| super::dedup_key("gcp", &[log_name.unwrap_or(""), id]));
     Ok(ev)
 }
 
@@ -233,17 +232,6 @@ fn region(labels: Option<&ResourceLabels>, p: &AuditLog) -> Option<Str> {
                 .map(|s| &**s)
         })
         .map(Str::from)
-}
-
-/// The same entry delivered twice (sink retries, overlapping exports) has the same log name
-/// and insert id.
-fn dedup(log_name: &str, insert_id: &str) -> u64 {
-    let mut buf = Vec::with_capacity(5 + log_name.len() + insert_id.len());
-    buf.extend_from_slice(b"gcp\0");
-    buf.extend_from_slice(log_name.as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(insert_id.as_bytes());
-    xxh3_64(&buf)
 }
 
 fn actor(

@@ -8,7 +8,6 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::json::{LBool, LStr, Obj};
 use super::DecodeError;
@@ -152,7 +151,7 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     let mut ev = Event::new(time, F, origin);
     if let Some(id) = r.document_id.get() {
         ev.id = Some(Str::from(id));
-        ev.dedup = Some(dedup_key(id));
+        ev.dedup = Some(super::dedup_key("github", &[id]));
     }
     ev.actor = actor(&r, login, access);
     ev.credential = credential(&r, access);
@@ -305,22 +304,6 @@ fn geo(l: &Location) -> Option<Str> {
         out.push_str(p);
     }
     (!out.is_empty()).then_some(out)
-}
-
-/// The same entry arriving through two exports (stream and API, or overlapping API pages).
-fn dedup_key(id: &str) -> u64 {
-    const PREFIX: &[u8] = b"github\0";
-    let mut buf = [0u8; 96];
-    let n = PREFIX.len() + id.len();
-    match buf.get_mut(..n) {
-        Some(dst) => {
-            let (p, rest) = dst.split_at_mut(PREFIX.len());
-            p.copy_from_slice(PREFIX);
-            rest.copy_from_slice(id.as_bytes());
-            xxh3_64(dst)
-        }
-        None => xxh3_64(&[PREFIX, id.as_bytes()].concat()),
-    }
 }
 
 /// ASCII case-insensitive substring test.

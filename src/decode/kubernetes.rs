@@ -5,7 +5,6 @@
 //! is the authenticated user's, read from `user.extra` and the legacy-token audit annotations.
 
 use serde::Deserialize;
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::json::{LNum, LStr, LStrs, Obj};
 use super::DecodeError;
@@ -156,7 +155,7 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     ev.action = action(&r, verb);
     if let Some(id) = r.audit_id.get() {
         ev.id = Some(Str::from(id));
-        ev.dedup = Some(dedup_key(id));
+        ev.dedup = Some(super::dedup_key("k8s", &[id]));
     }
     // the request's later stage (ResponseStarted / ResponseComplete / Panic) carries its outcome
     ev.partial = r.stage.get() == Some("RequestReceived");
@@ -173,14 +172,6 @@ fn event_time(r: &Record) -> Result<Millis, DecodeError> {
         },
     };
     parse_time_text(text).ok_or_else(|| DecodeError::invalid(F, field, text))
-}
-
-/// One request is logged once per stage; all stages share the audit id.
-fn dedup_key(audit_id: &str) -> u64 {
-    let mut key = Vec::with_capacity(4 + audit_id.len());
-    key.extend_from_slice(b"k8s\0");
-    key.extend_from_slice(audit_id.as_bytes());
-    xxh3_64(&key)
 }
 
 fn actor(u: &UserInfo, username: &str) -> Actor {

@@ -8,6 +8,8 @@ pub mod approval;
 pub mod cloudtrail;
 pub mod detect;
 pub mod entra;
+#[cfg(test)]
+pub mod fixtures;
 pub mod gcp;
 pub mod github;
 pub mod json;
@@ -122,6 +124,18 @@ impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.origin, self.error)
     }
+}
+
+/// The dedup key of a record ([`Event::dedup`]): a hash of a per-format tag and the parts of the
+/// vendor's event id, each part after a NUL so different splits never collide.
+pub fn dedup_key(tag: &str, parts: &[&str]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(tag.as_bytes());
+    for p in parts {
+        h.update(b"\0");
+        h.update(p.as_bytes());
+    }
+    h.digest()
 }
 
 /// Derive what every event carries beyond its vendor fields (the source network), once, on the

@@ -3,7 +3,6 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::json::{LBool, LList, LNum, LStr, Obj};
 use super::DecodeError;
@@ -228,12 +227,7 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     ev.action = action(&r, auth)?;
     ev.id = r.metadata.get().and_then(|m| m.uid.get()).map(Str::from);
     ev.region = r.cloud.get().and_then(|c| c.region.get()).map(Str::from);
-    ev.dedup = ev.id.as_deref().map(|id| {
-        let mut buf = Vec::with_capacity(5 + id.len());
-        buf.extend_from_slice(b"ocsf\0");
-        buf.extend_from_slice(id.as_bytes());
-        xxh3_64(&buf)
-    });
+    ev.dedup = ev.id.as_deref().map(|id| super::dedup_key("ocsf", &[id]));
     Ok(ev)
 }
 

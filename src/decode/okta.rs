@@ -4,7 +4,6 @@
 //! browser and IdX sign-ins carry the Okta session in `authenticationContext.externalSessionId`.
 
 use serde::Deserialize;
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::json::{LBool, LList, LNum, LStr, Obj};
 use super::DecodeError;
@@ -182,7 +181,7 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     let mut ev = Event::new(time, F, origin);
     if let Some(uuid) = r.uuid.get() {
         ev.id = Some(Str::from(uuid));
-        ev.dedup = Some(dedup_key(uuid));
+        ev.dedup = Some(super::dedup_key("okta", &[uuid]));
     }
     ev.actor = actor;
     credential(&mut ev, &r);
@@ -318,22 +317,6 @@ fn geo(g: &Geo) -> Option<Str> {
         out.push_str(p);
     }
     (!out.is_empty()).then_some(out)
-}
-
-/// The same event returned by two overlapping polls of `/api/v1/logs`.
-fn dedup_key(uuid: &str) -> u64 {
-    const PREFIX: &[u8] = b"okta\0";
-    let mut buf = [0u8; 96];
-    let n = PREFIX.len() + uuid.len();
-    match buf.get_mut(..n) {
-        Some(dst) => {
-            let (p, rest) = dst.split_at_mut(PREFIX.len());
-            p.copy_from_slice(PREFIX);
-            rest.copy_from_slice(uuid.as_bytes());
-            xxh3_64(dst)
-        }
-        None => xxh3_64(&[PREFIX, uuid.as_bytes()].concat()),
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 //! and kept as opaque ids.
 
 use serde::Deserialize;
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::json::{LNum, LStr, LStrs, Obj};
 use super::DecodeError;
@@ -214,19 +213,11 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     ev.action = action(&r, req, operation);
     if let Some(id) = req.id.get() {
         ev.id = Some(Str::from(id));
-        ev.dedup = Some(dedup_key(id));
+        ev.dedup = Some(super::dedup_key("vault", &[id]));
     }
     // the response entry follows with the outcome (and, for logins, the issued token)
     ev.partial = r.kind.get() == Some("request");
     Ok(ev)
-}
-
-/// A request and its response share the request id.
-fn dedup_key(request_id: &str) -> u64 {
-    let mut key = Vec::with_capacity(6 + request_id.len());
-    key.extend_from_slice(b"vault\0");
-    key.extend_from_slice(request_id.as_bytes());
-    xxh3_64(&key)
 }
 
 /// The auth method of a display name (`ldap-alice` → `ldap`) and the usual kind of its users;

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
@@ -14,28 +15,7 @@ fn origin() -> Origin {
 /// Every record of every fixture file: JSON lines, or the elements of a Graph page
 /// (`{"value":[...]}`) or an Event Hub batch (`{"records":[...]}`).
 fn fixture_records() -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/formats/entra");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        if path.extension().is_some_and(|e| e == "json") {
-            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-            let list = doc
-                .get("value")
-                .or_else(|| doc.get("records"))
-                .and_then(|v| v.as_array())
-                .unwrap_or_else(|| panic!("{} is no wrapper", path.display()));
-            out.extend(list.iter().map(|v| v.to_string()));
-        } else {
-            out.extend(
-                text.lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(String::from),
-            );
-        }
-    }
-    out
+    crate::decode::fixtures::records("entra")
 }
 
 /// The fixture record (first match) whose sign-in id is `id`.

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
@@ -11,18 +12,7 @@ fn origin() -> Origin {
 }
 
 fn fixture_lines() -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/formats/gcp");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        out.extend(
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(String::from),
-        );
-    }
-    out
+    crate::decode::fixtures::records("gcp")
 }
 
 /// The fixture record whose insertId is `id`.

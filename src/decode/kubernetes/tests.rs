@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
@@ -515,30 +516,7 @@ fn realistic_record_is_sniffed_and_decoded_by_the_decoder() {
 /// Every record of every fixture file decodes (JSON lines, and the items of EventList batches).
 #[test]
 fn fixtures_decode() {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/formats/kubernetes"
-    );
-    let mut records = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("jsonl") => records.extend(
-                text.lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(str::to_owned),
-            ),
-            Some("json") => {
-                let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-                assert_eq!(doc["kind"], "EventList", "{}", path.display());
-                let items = doc["items"].as_array().unwrap();
-                assert!((3..=5).contains(&items.len()));
-                records.extend(items.iter().map(|i| i.to_string()));
-            }
-            _ => {}
-        }
-    }
+    let records = crate::decode::fixtures::records("kubernetes");
     assert!(records.len() >= 16, "{}", records.len());
     for r in &records {
         assert_eq!(sniff(r), Some(Format::Kubernetes), "{r}");

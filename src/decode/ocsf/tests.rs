@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
@@ -12,17 +13,7 @@ fn origin() -> Origin {
 }
 
 fn fixture_lines() -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/formats/ocsf");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        out.extend(
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(String::from),
-        );
-    }
-    out
+    crate::decode::fixtures::records("ocsf")
 }
 
 /// The fixture record whose metadata.uid is `uid`.

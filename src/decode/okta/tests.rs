@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
@@ -270,29 +271,12 @@ fn api_page_elements_decode() {
 
 #[test]
 fn every_fixture_record_decodes_and_sniffs() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/formats/okta");
-    let mut n = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let records: Vec<String> = match path.extension().and_then(|e| e.to_str()) {
-            Some("jsonl") => text.lines().map(str::to_owned).collect(),
-            Some("json") => serde_json::from_str::<serde_json::Value>(&text)
-                .unwrap()
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_string())
-                .collect(),
-            _ => continue,
-        };
-        for r in records {
-            assert_eq!(sniff(&r), Some(Format::Okta), "{}: {r}", path.display());
-            dec(&r);
-            n += 1;
-        }
+    let records = crate::decode::fixtures::records("okta");
+    for r in &records {
+        assert_eq!(sniff(r), Some(Format::Okta), "{r}");
+        dec(r);
     }
-    assert!(n >= 16, "{n} records");
+    assert!(records.len() >= 16, "{} records", records.len());
 }
 
 #[test]
