@@ -1,10 +1,22 @@
-//! Test support: the records of the fixture files of one format
+//! Test support for the decoders: a record origin, and the records of the fixture files of one format
 //! (`tests/fixtures/formats/<format>/`), read independently of the replay reader: JSON lines,
 //! gzip, arrays and wrapper documents (`Records`, `records`, `value`, an `EventList`'s `items`).
 
 use std::io::Read;
+use std::sync::Arc;
 
 use serde_json::Value;
+
+use crate::event::Origin;
+
+/// The origin decoder unit tests give their records: line 1 of a file named `t.jsonl`.
+pub fn origin() -> Origin {
+    Origin::File {
+        path: Arc::from("t.jsonl"),
+        line: 1,
+        offset: 0,
+    }
+}
 
 /// Every record of every fixture file of `format`, as JSON text, in file-name order.
 pub fn records(format: &str) -> Vec<String> {

@@ -223,18 +223,11 @@ pub fn first_event_time(path: &Path, decoder: &Decoder) -> Option<Millis> {
 /// events (approvals) first, then by first event time; ties keep the order of [`expand`]. The
 /// key depends on file contents only, so the result does not depend on the command line.
 pub fn order_by_first_event(inputs: &mut [Input], decoder: &Decoder) {
-    let keyed: Vec<(Option<Millis>, usize)> = inputs
-        .iter()
-        .enumerate()
-        .map(|(i, input)| match input {
-            Input::Stdin => (None, i),
-            Input::File(p) => (first_event_time(p, decoder), i),
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..inputs.len()).collect();
-    order.sort_by_key(|i| keyed[*i]);
-    let sorted: Vec<Input> = order.iter().map(|i| inputs[*i].clone()).collect();
-    inputs.clone_from_slice(&sorted);
+    // a stable sort: ties keep the order of `expand`
+    inputs.sort_by_cached_key(|input| match input {
+        Input::Stdin => None,
+        Input::File(p) => first_event_time(p, decoder),
+    });
 }
 
 /// Read one input into pieces, handing each to `emit` in order.

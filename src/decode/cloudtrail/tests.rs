@@ -1,15 +1,6 @@
-use std::sync::Arc;
-
 use super::*;
+use crate::decode::fixtures::origin;
 use crate::decode::Reason;
-
-fn origin() -> Origin {
-    Origin::File {
-        path: Arc::from("t.json"),
-        line: 1,
-        offset: 0,
-    }
-}
 
 fn ct(identity: &str, rest: &str) -> String {
     format!(

@@ -1,16 +1,9 @@
-use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
+use crate::decode::fixtures::origin;
 use crate::decode::Reason;
-
-fn origin() -> Origin {
-    Origin::Inline {
-        test: Arc::from("entra"),
-        index: 0,
-    }
-}
 
 /// Every record of every fixture file: JSON lines, or the elements of a Graph page
 /// (`{"value":[...]}`) or an Event Hub batch (`{"records":[...]}`).

@@ -1,15 +1,8 @@
-use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
-
-fn origin() -> Origin {
-    Origin::Inline {
-        test: Arc::from("gcp"),
-        index: 0,
-    }
-}
+use crate::decode::fixtures::origin;
 
 fn fixture_lines() -> Vec<String> {
     crate::decode::fixtures::records("gcp")

@@ -1,8 +1,8 @@
-use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
+use crate::decode::fixtures::origin;
 use crate::decode::Reason;
 
 const STREAM: &str = include_str!("../../../tests/fixtures/formats/github/streaming.jsonl");
@@ -13,14 +13,6 @@ const KEY: CredentialKind = CredentialKind::SshKey;
 const APP: CredentialKind = CredentialKind::AppToken;
 const OAUTH: CredentialKind = CredentialKind::OauthToken;
 const UNKNOWN: CredentialKind = CredentialKind::Unknown;
-
-fn origin() -> Origin {
-    Origin::File {
-        path: Arc::from("t.jsonl"),
-        line: 1,
-        offset: 0,
-    }
-}
 
 /// The `n`th (0-based) record of the streaming fixture.
 fn line(n: usize) -> &'static str {

@@ -1,17 +1,9 @@
-use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
+use crate::decode::fixtures::origin;
 use crate::decode::Reason;
-
-fn origin() -> Origin {
-    Origin::File {
-        path: Arc::from("audit.jsonl"),
-        line: 1,
-        offset: 0,
-    }
-}
 
 fn dec(text: &str) -> Event {
     assert_eq!(sniff(text), Some(Format::Kubernetes), "{text}");

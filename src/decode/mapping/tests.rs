@@ -1,18 +1,11 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::decode::fixtures::origin;
 use crate::decode::{Decoder, Record};
 
 const FILE: &str = include_str!("../../../docs/examples/acme-deploy.mapping.yaml");
 const LOG: &str = include_str!("../../../docs/examples/acme-deploy.jsonl");
-
-fn origin() -> Origin {
-    Origin::File {
-        path: Arc::from("acme.jsonl"),
-        line: 1,
-        offset: 0,
-    }
-}
 
 fn decoder() -> Decoder {
     let m = Mappings::parse("acme.yaml", FILE).unwrap();

@@ -1,16 +1,9 @@
-use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
+use crate::decode::fixtures::origin;
 use crate::decode::Reason;
-
-fn origin() -> Origin {
-    Origin::Inline {
-        test: Arc::from("ocsf"),
-        index: 0,
-    }
-}
 
 fn fixture_lines() -> Vec<String> {
     crate::decode::fixtures::records("ocsf")

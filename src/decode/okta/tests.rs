@@ -1,20 +1,12 @@
-use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::*;
 use crate::decode::detect::sniff;
+use crate::decode::fixtures::origin;
 use crate::decode::Reason;
 
 const LOG: &str = include_str!("../../../tests/fixtures/formats/okta/system-log.jsonl");
 const API_PAGE: &str = include_str!("../../../tests/fixtures/formats/okta/api-logs-page.json");
-
-fn origin() -> Origin {
-    Origin::File {
-        path: Arc::from("t.jsonl"),
-        line: 1,
-        offset: 0,
-    }
-}
 
 /// The `n`th (0-based) record of the System Log fixture.
 fn line(n: usize) -> &'static str {
