@@ -59,13 +59,31 @@ impl ApprovalStore {
         scope: &str,
         t: Millis,
     ) -> Option<&'a Approval> {
+        self.find(names, Some(scope), t)
+    }
+
+    /// The approval of any scope covering any of `names` at `t` (lowest id first).
+    pub fn covering_any<'a>(
+        &'a self,
+        names: impl IntoIterator<Item = &'a str>,
+        t: Millis,
+    ) -> Option<&'a Approval> {
+        self.find(names, None, t)
+    }
+
+    fn find<'a>(
+        &'a self,
+        names: impl IntoIterator<Item = &'a str>,
+        scope: Option<&str>,
+        t: Millis,
+    ) -> Option<&'a Approval> {
         let mut best: Option<&Approval> = None;
         for name in names {
             let Some(list) = self.by_principal.get(&name.to_ascii_lowercase()) else {
                 continue;
             };
             for a in list {
-                if a.scope.eq_ignore_ascii_case(scope)
+                if scope.is_none_or(|s| a.scope.eq_ignore_ascii_case(s))
                     && a.valid_from <= t
                     && t <= a.valid_until
                     && best.is_none_or(|b| a.id < b.id)

@@ -10,12 +10,14 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
+use crate::alerts::context::context_of;
 use crate::alerts::finding::Finding;
 use crate::context::{Approval, ApprovalStore};
 use crate::detect::keyed::FastMap;
 use crate::detect::spec::{Detector, Kind};
 use crate::detect::{Candidate, Ctx, Running, StateSize};
 use crate::event::{Event, Millis, Str};
+use crate::inventory::Inventory;
 use crate::time::{HOUR, MINUTE};
 
 pub const DEFAULT_LATENESS: Millis = 5 * MINUTE;
@@ -59,11 +61,14 @@ pub struct EngineStats {
     pub approvals: u64,
     pub findings: BTreeMap<String, u64>,
     pub suppressed: BTreeMap<String, u64>,
+    /// findings dropped because their triggering event matched the detector's `except`
+    pub excepted: BTreeMap<String, u64>,
 }
 
 pub struct Engine {
     detectors: Vec<Running>,
     approvals: ApprovalStore,
+    inventory: Arc<Inventory>,
     lateness: Millis,
     buffer: BinaryHeap<Pending>,
     max_seen: Millis,
@@ -83,6 +88,7 @@ impl Engine {
         Engine {
             detectors: detectors.iter().cloned().map(Running::new).collect(),
             approvals: ApprovalStore::default(),
+            inventory: Arc::default(),
             lateness: lateness.max(0),
             buffer: BinaryHeap::new(),
             max_seen: Millis::MIN,
@@ -94,6 +100,13 @@ impl Engine {
             stats: EngineStats::default(),
             scratch: Vec::new(),
         }
+    }
+
+    /// Findings carry business context from this inventory (owners, expiries), and `session`
+    /// detectors take its `max_session`. Use the inventory the decoders enrich events with.
+    pub fn with_inventory(mut self, inventory: Arc<Inventory>) -> Engine {
+        self.inventory = inventory;
+        self
     }
 
     /// The current watermark (`Millis::MIN` before the first event).
@@ -180,11 +193,17 @@ impl Engine {
         self.watermark = wm;
         let ctx = Ctx {
             approvals: &self.approvals,
+            inventory: &self.inventory,
         };
         for (i, d) in self.detectors.iter_mut().enumerate() {
             d.on_watermark(wm, &ctx, &mut self.scratch);
             for c in self.scratch.drain(..) {
-                raise(&mut self.last_raised, &mut self.stats, i, &d.spec, c, out);
+                let r = Raise {
+                    last_raised: &mut self.last_raised,
+                    stats: &mut self.stats,
+                    ctx: &ctx,
+                };
+                r.raise(i, &d.spec, c, out);
             }
         }
         if wm.saturating_sub(self.last_sweep) >= HOUR {
@@ -199,38 +218,57 @@ impl Engine {
     }
 
     fn dispatch(&mut self, ev: Arc<Event>, out: &mut Vec<Finding>) {
+        let ctx = Ctx {
+            approvals: &self.approvals,
+            inventory: &self.inventory,
+        };
         for (i, d) in self.detectors.iter_mut().enumerate() {
             d.on_event(&ev, &mut self.scratch);
             for c in self.scratch.drain(..) {
-                raise(&mut self.last_raised, &mut self.stats, i, &d.spec, c, out);
+                let r = Raise {
+                    last_raised: &mut self.last_raised,
+                    stats: &mut self.stats,
+                    ctx: &ctx,
+                };
+                r.raise(i, &d.spec, c, out);
             }
         }
     }
 }
 
-/// Suppress a repeat for the same detector and key inside its `suppress` period (counted), or
-/// build the finding. Counting detectors suppress inside their windows themselves.
-fn raise(
-    last_raised: &mut FastMap<(usize, Str), Millis>,
-    stats: &mut EngineStats,
-    i: usize,
-    spec: &Detector,
-    c: Candidate,
-    out: &mut Vec<Finding>,
-) {
-    let own = matches!(spec.kind, Kind::EventCount { .. } | Kind::ValueCount { .. });
-    if spec.suppress > 0 && !own {
-        let k = (i, c.key.clone());
-        if let Some(prev) = last_raised.get(&k) {
-            if c.end < prev.saturating_add(spec.suppress) {
-                *stats.suppressed.entry(spec.id.clone()).or_default() += 1;
-                return;
-            }
+/// What turning a candidate into a finding needs from the engine.
+struct Raise<'a> {
+    last_raised: &'a mut FastMap<(usize, Str), Millis>,
+    stats: &'a mut EngineStats,
+    ctx: &'a Ctx<'a>,
+}
+
+impl Raise<'_> {
+    /// Drop a candidate whose triggering event the detector excepts (counted); suppress a repeat
+    /// for the same detector and key inside its `suppress` period (counted); else build the
+    /// finding with its business context. Counting detectors suppress inside their windows
+    /// themselves.
+    fn raise(self, i: usize, spec: &Detector, c: Candidate, out: &mut Vec<Finding>) {
+        let last = c.evidence.last().expect("a candidate has evidence");
+        if spec.except.as_ref().is_some_and(|x| x.matches(last)) {
+            *self.stats.excepted.entry(spec.id.clone()).or_default() += 1;
+            return;
         }
-        last_raised.insert(k, c.end);
+        let own = matches!(spec.kind, Kind::EventCount { .. } | Kind::ValueCount { .. });
+        if spec.suppress > 0 && !own {
+            let k = (i, c.key.clone());
+            if let Some(prev) = self.last_raised.get(&k) {
+                if c.end < prev.saturating_add(spec.suppress) {
+                    *self.stats.suppressed.entry(spec.id.clone()).or_default() += 1;
+                    return;
+                }
+            }
+            self.last_raised.insert(k, c.end);
+        }
+        *self.stats.findings.entry(spec.id.clone()).or_default() += 1;
+        let context = context_of(last, self.ctx.inventory, self.ctx.approvals);
+        out.push(Finding::new(spec, c, context));
     }
-    *stats.findings.entry(spec.id.clone()).or_default() += 1;
-    out.push(Finding::new(spec, c));
 }
 
 #[cfg(test)]

@@ -329,6 +329,9 @@ pub struct Source {
     /// a device identifier or fingerprint (Okta device fingerprint, Entra device id)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<Str>,
+    /// the address is inside one of the inventory's trusted networks (set with `network`)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<bool>,
 }
 
 impl Source {
@@ -437,9 +440,112 @@ pub struct Event {
     /// complete record is the event
     #[serde(skip)]
     pub partial: bool,
+    /// what the inventory says about this event (see [`crate::enrich`])
+    #[serde(skip)]
+    pub context: Context,
+}
+
+/// Why an identity counts as break-glass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakGlassWhy {
+    /// listed under `break_glass.principals` in the inventory
+    Inventory,
+    /// AWS root, or a Vault token holding the `root` policy
+    Root,
+    /// a Kubernetes user in the `system:masters` group
+    SystemMasters,
+    /// named like `break-glass`, `breakglass` or `emergency`
+    Named,
+}
+
+impl BreakGlassWhy {
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakGlassWhy::Inventory => "inventory",
+            BreakGlassWhy::Root => "root",
+            BreakGlassWhy::SystemMasters => "system_masters",
+            BreakGlassWhy::Named => "named",
+        }
+    }
+}
+
+/// Problems of a declared exception at an event's time (bit set); empty means healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct ExceptionHealth(pub u8);
+
+impl ExceptionHealth {
+    pub const EXPIRED: u8 = 1;
+    pub const OWNERLESS: u8 = 2;
+    pub const REVIEW_OVERDUE: u8 = 4;
+    pub const UNREVIEWED: u8 = 8;
+    pub const NO_EXPIRY: u8 = 16;
+    const NAMES: [(u8, &'static str); 5] = [
+        (Self::EXPIRED, "expired"),
+        (Self::OWNERLESS, "ownerless"),
+        (Self::REVIEW_OVERDUE, "review_overdue"),
+        (Self::UNREVIEWED, "unreviewed"),
+        (Self::NO_EXPIRY, "no_expiry"),
+    ];
+
+    pub fn is_healthy(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `["healthy"]`, or every problem by name.
+    pub fn names(self) -> Vec<&'static str> {
+        if self.is_healthy() {
+            return vec!["healthy"];
+        }
+        Self::NAMES
+            .iter()
+            .filter(|(bit, _)| self.0 & bit != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    /// Every status name a detector may match on.
+    pub const ALL: &'static [&'static str] = &[
+        "healthy",
+        "expired",
+        "ownerless",
+        "review_overdue",
+        "unreviewed",
+        "no_expiry",
+    ];
+}
+
+/// The inventory's view of an event, filled in by [`crate::enrich`] when it is decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Context {
+    /// id of the declared exception covering this event's credential or principal (a healthy
+    /// one when several do)
+    pub exception: Option<Str>,
+    /// that exception's problems at the event's time
+    pub exception_health: ExceptionHealth,
+    /// the identity is a break-glass one, and why
+    pub break_glass: Option<BreakGlassWhy>,
 }
 
 impl Event {
+    /// Who is behind the event, as people name them: the actor's name (an assumed role's session
+    /// name, a user name, an email), else its id.
+    pub fn principal(&self) -> &str {
+        self.actor.name.as_deref().unwrap_or(&self.actor.id)
+    }
+
+    /// Names an approval or an inventory entry may use for the actor: id (ARN, email), name
+    /// (user or role session name), role, and for an assume-role call the role taken on and the
+    /// session name asked for.
+    pub fn principal_names(&self) -> impl Iterator<Item = &str> {
+        let assumed = self.assumed.as_ref();
+        std::iter::once(self.actor.id.as_str())
+            .chain(self.actor.name.as_deref())
+            .chain(self.actor.role.as_deref())
+            .chain(assumed.map(|a| a.role.as_str()))
+            .chain(assumed.and_then(|a| a.session_name.as_deref()))
+    }
+
     /// An empty event at `time`, for decoders to fill in.
     pub fn new(time: Millis, format: Format, origin: Origin) -> Event {
         Event {
@@ -458,6 +564,7 @@ impl Event {
             region: None,
             dedup: None,
             partial: false,
+            context: Context::default(),
         }
     }
 }

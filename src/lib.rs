@@ -9,6 +9,7 @@
 //! - [`context`]: approvals and other context records
 //! - [`inventory`]: declared exceptions, break-glass identities, trusted networks
 //! - [`decode`]: format detection and one decoder per vendor format
+//! - [`enrich`]: the inventory's view of each decoded event (networks, exceptions, break-glass)
 //! - [`detect`]: declarative detector specs, their kinds and state
 //! - [`engine`]: reorder buffer, watermark, dispatch and suppression
 //! - [`alerts`]: the OCSF Detection Finding
@@ -19,6 +20,7 @@ pub mod alerts;
 pub mod context;
 pub mod decode;
 pub mod detect;
+pub mod enrich;
 pub mod engine;
 pub mod event;
 pub mod inventory;

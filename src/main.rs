@@ -93,7 +93,7 @@ struct CheckArgs {
     /// Detector directory (default: the built-in set)
     #[arg(long, value_name = "DIR")]
     detectors: Option<PathBuf>,
-    /// Also validate this inventory (and run the inline tests with its trusted networks)
+    /// Also validate this inventory (inline tests run with their own `inventory:`, not this one)
     #[arg(long, value_name = "FILE")]
     inventory: Option<PathBuf>,
     /// Also validate this mapping file
@@ -207,7 +207,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             ..ReadOptions::default()
         },
         max_error_lines: a.max_error_lines,
-        networks: Arc::new(inventory.networks),
+        inventory: Arc::new(inventory),
         mappings,
     };
     let mut out: Box<dyn Write> = match &a.output {
@@ -316,13 +316,15 @@ fn check_cmd(a: CheckArgs) -> anyhow::Result<ExitCode> {
             inventory.networks.len()
         )?;
     }
-    let networks = Arc::new(inventory.networks);
+    for w in inventory.warnings() {
+        writeln!(out, "  warning: {w}")?;
+    }
     let source = match &a.detectors {
         Some(d) => d.display().to_string(),
         None => "built-in set".to_string(),
     };
     writeln!(out, "{} detector(s) loaded from {source}", detectors.len())?;
-    let results = selftest::run_all(&detectors, &networks);
+    let results = selftest::run_all(&detectors);
     let mut failed = 0;
     for d in &detectors {
         let mine: Vec<_> = results.iter().filter(|r| r.detector == d.id).collect();

@@ -17,7 +17,7 @@ use crate::detect::spec::Detector;
 use crate::detect::StateSize;
 use crate::engine::{Engine, EngineStats};
 use crate::event::{Format, Millis, Origin};
-use crate::inventory::Networks;
+use crate::inventory::Inventory;
 use crate::sources::replay::{read_input, Input, Piece, ReadOptions};
 
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub struct ReplayOptions {
     /// print at most this many input errors (all are counted)
     pub max_error_lines: usize,
     /// trusted networks from the inventory
-    pub networks: Arc<Networks>,
+    pub inventory: Arc<Inventory>,
     /// operator-defined formats
     pub mappings: Arc<Mappings>,
 }
@@ -116,7 +116,16 @@ impl std::fmt::Display for Summary {
         if !by_detector.is_empty() {
             write!(f, " ({by_detector})")?;
         }
-        writeln!(f, "; {suppressed} repeats suppressed")?;
+        write!(f, "; {suppressed} repeats suppressed")?;
+        let excepted: u64 = self.engine.excepted.values().sum();
+        if excepted > 0 {
+            write!(
+                f,
+                "; {excepted} covered by healthy exceptions ({})",
+                list(&self.engine.excepted)
+            )?;
+        }
+        writeln!(f)?;
         let evicted: u64 = self.state.iter().map(|(_, s, _)| s.evicted).sum();
         if evicted > 0 {
             writeln!(
@@ -165,7 +174,7 @@ struct Batch {
 
 struct DecodeOptions {
     format: Option<Format>,
-    networks: Arc<Networks>,
+    inventory: Arc<Inventory>,
     mappings: Arc<Mappings>,
     since: Option<Millis>,
     until: Option<Millis>,
@@ -241,7 +250,7 @@ impl DecodeOptions {
                 b.bytes = data.len() as u64;
                 b.records.reserve(data.len() / 512);
                 let mut dec = Decoder::new(self.format)
-                    .with_networks(self.networks.clone())
+                    .with_inventory(self.inventory.clone())
                     .with_mappings(self.mappings.clone());
                 let mut start = 0usize;
                 let ends = memchr::memchr_iter(b'\n', &data).chain(std::iter::once(data.len()));
@@ -285,7 +294,7 @@ impl DecodeOptions {
 
     fn document(&self, b: &mut Batch, path: &Arc<str>, data: &[u8], truncated: Option<String>) {
         let mut dec = Decoder::new(self.format)
-            .with_networks(self.networks.clone())
+            .with_inventory(self.inventory.clone())
             .with_mappings(self.mappings.clone());
         let mut line = 1u64;
         let mut counted = 0usize;
@@ -324,13 +333,13 @@ pub fn run(
     let threads = opts.threads.max(1);
     let dec = DecodeOptions {
         format: opts.format,
-        networks: opts.networks.clone(),
+        inventory: opts.inventory.clone(),
         mappings: opts.mappings.clone(),
         since: opts.since,
         until: opts.until,
         max_line: opts.read.max_line,
     };
-    let mut engine = Engine::new(detectors, opts.lateness);
+    let mut engine = Engine::new(detectors, opts.lateness).with_inventory(opts.inventory.clone());
     let mut summary = Summary {
         inputs: opts.inputs.len(),
         ..Summary::default()

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::context::BusinessContext;
 use crate::detect::field::display_key;
 use crate::detect::spec::{Detector, References};
 use crate::detect::Candidate;
@@ -156,6 +157,13 @@ pub struct Unmapped {
     pub credential: Option<CredentialRef>,
     pub references: References,
     pub evidence_truncated: bool,
+    /// owner, ticket, expiry, approval: what the organisation declared about this use
+    #[serde(skip_serializing_if = "is_empty_context")]
+    pub context: BusinessContext,
+}
+
+fn is_empty_context(c: &BusinessContext) -> bool {
+    *c == BusinessContext::default()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -215,7 +223,8 @@ fn evidence(ev: &Event) -> Evidence {
 }
 
 impl Finding {
-    pub fn new(spec: &Detector, c: Candidate) -> Finding {
+    /// Build the finding; `context` is the business context of the triggering (last) event.
+    pub fn new(spec: &Detector, c: Candidate, context: BusinessContext) -> Finding {
         let last = c.evidence.last().expect("a candidate has evidence");
         let uid = finding_uid(&spec.id, &c.key, c.window_start);
         let truncated = c.count > c.evidence.len() as u64;
@@ -239,7 +248,12 @@ impl Finding {
             time_dt: format_rfc3339(c.end),
             start_time: c.start,
             end_time: c.end,
-            message: format!("{}: {}", spec.title, c.note),
+            message: match (&context.exception, spec.family) {
+                (Some(x), crate::detect::spec::Family::ExceptionPath) => {
+                    format!("{}: {}; {}", spec.title, c.note, x.summary())
+                }
+                _ => format!("{}: {}", spec.title, c.note),
+            },
             metadata: Metadata {
                 version: OCSF_VERSION,
                 product: Product {
@@ -276,6 +290,7 @@ impl Finding {
                 credential,
                 references: spec.references.clone(),
                 evidence_truncated: truncated,
+                context,
             },
         }
     }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::context::Approval;
 use crate::event::{Event, Format, Origin};
-use crate::inventory::Networks;
+use crate::inventory::Inventory;
 use mapping::Mappings;
 
 /// What one input record decodes to.
@@ -140,7 +140,7 @@ pub fn dedup_key(tag: &str, parts: &[&str]) -> u64 {
 
 /// Derive what every event carries beyond its vendor fields (the source network), once, on the
 /// decoding thread.
-fn finish(mut ev: Event, networks: &Networks) -> Record {
+fn finish(mut ev: Event, inventory: &Inventory) -> Record {
     if ev.partial {
         return Record::Skipped(match ev.format {
             Format::Kubernetes => "kubernetes_request_received_stage",
@@ -148,7 +148,7 @@ fn finish(mut ev: Event, networks: &Networks) -> Record {
             _ => "partial_record",
         });
     }
-    ev.source.network = ev.source.ip.map(|ip| networks.network_of(ip));
+    crate::enrich::enrich(&mut ev, inventory);
     Record::Event(Arc::new(ev))
 }
 
@@ -159,7 +159,7 @@ fn finish(mut ev: Event, networks: &Networks) -> Record {
 pub struct Decoder {
     forced: Option<Format>,
     last: Option<Format>,
-    networks: Arc<Networks>,
+    inventory: Arc<Inventory>,
     mappings: Arc<Mappings>,
 }
 
@@ -172,9 +172,10 @@ impl Decoder {
         }
     }
 
-    /// Source networks are named by these trusted networks (the inventory's) where they match.
-    pub fn with_networks(mut self, networks: Arc<Networks>) -> Decoder {
-        self.networks = networks;
+    /// Events are enriched from this inventory: trusted networks name source networks, declared
+    /// exceptions and break-glass identities are marked (see [`crate::enrich`]).
+    pub fn with_inventory(mut self, inventory: Arc<Inventory>) -> Decoder {
+        self.inventory = inventory;
         self
     }
 
@@ -197,7 +198,7 @@ impl Decoder {
         }
         if !self.mappings.is_empty() {
             if let Some((m, v)) = self.mappings.recognise(text) {
-                return mapping::decode(m, &v, origin).map(|ev| finish(ev, &self.networks));
+                return mapping::decode(m, &v, origin).map(|ev| finish(ev, &self.inventory));
             }
         }
         if let Some(f) = self.last {
@@ -240,7 +241,7 @@ impl Decoder {
                 return approval::decode(text, origin).map(|a| Record::Approval(Box::new(a)))
             }
         };
-        ev.map(|ev| finish(ev, &self.networks))
+        ev.map(|ev| finish(ev, &self.inventory))
     }
 }
 

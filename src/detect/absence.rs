@@ -65,13 +65,6 @@ fn params(spec: &Detector) -> Params<'_> {
     }
 }
 
-/// Names an approval may use for the actor of `ev`: id (ARN), name, role.
-pub fn principal_names(ev: &Event) -> impl Iterator<Item = &str> {
-    std::iter::once(ev.actor.id.as_str())
-        .chain(ev.actor.name.as_deref())
-        .chain(ev.actor.role.as_deref())
-}
-
 impl AbsenceState {
     pub fn new(max_keys: usize) -> AbsenceState {
         AbsenceState {
@@ -146,7 +139,7 @@ impl AbsenceState {
         if let Some(scope) = p.approval {
             if ctx
                 .approvals
-                .covering(principal_names(ev), scope, ev.time)
+                .covering(ev.principal_names(), scope, ev.time)
                 .is_some()
             {
                 return true;

@@ -40,6 +40,13 @@ pub enum Field {
     AssumedSession,
     Region,
     Ticket,
+    SourceTrusted,
+    ActorPrincipal,
+    SessionKey,
+    ActionScope,
+    ExceptionId,
+    ExceptionStatus,
+    BreakGlass,
 }
 
 const NAMES: &[(&str, Field)] = &[
@@ -74,6 +81,13 @@ const NAMES: &[(&str, Field)] = &[
     ("assumed.session_name", Field::AssumedSession),
     ("region", Field::Region),
     ("ticket", Field::Ticket),
+    ("source.trusted", Field::SourceTrusted),
+    ("actor.principal", Field::ActorPrincipal),
+    ("session.key", Field::SessionKey),
+    ("action.scope", Field::ActionScope),
+    ("exception.id", Field::ExceptionId),
+    ("exception.status", Field::ExceptionStatus),
+    ("break_glass", Field::BreakGlass),
 ];
 
 fn bool_str(b: bool) -> &'static str {
@@ -153,8 +167,74 @@ impl Field {
                 .and_then(|a| a.session_name.as_deref().map(Cow::Borrowed)),
             Field::Region => opt(&ev.region),
             Field::Ticket => ev.tickets.first().map(|t| Cow::Borrowed(t.as_str())),
+            Field::SourceTrusted => ev.source.trusted.map(|t| Cow::Borrowed(bool_str(t))),
+            Field::ActorPrincipal => b(ev.principal()),
+            Field::SessionKey => Some(session_key(ev)),
+            Field::ActionScope => scope(ev),
+            Field::ExceptionId => opt(&ev.context.exception),
+            Field::ExceptionStatus => ev
+                .context
+                .exception
+                .is_some()
+                .then(|| Cow::Owned(ev.context.exception_health.names().join(","))),
+            Field::BreakGlass => ev.context.break_glass.map(|w| Cow::Borrowed(w.name())),
         }
     }
+
+    /// Call `f` with each value of the field: every element of a list field (`actor.groups`,
+    /// `exception.status`), the one value of any other. Stops when `f` returns true; returns
+    /// whether it did.
+    pub fn any_value(self, ev: &Event, mut f: impl FnMut(&str) -> bool) -> bool {
+        match self {
+            Field::ActorGroups => ev.actor.groups.iter().any(|g| f(g)),
+            Field::ExceptionStatus if ev.context.exception.is_some() => {
+                ev.context.exception_health.names().into_iter().any(f)
+            }
+            _ => self.get(ev).is_some_and(|v| f(&v)),
+        }
+    }
+}
+
+/// The session an event belongs to: the session an assume-role call opens (its new credential),
+/// the logged session or session credential, else one session per principal per UTC day (logs
+/// that carry no session, and root, whose console sign-in and later calls log different ids).
+pub fn session_key(ev: &Event) -> Cow<'_, str> {
+    use crate::event::{ActorKind, CredentialKind};
+    if ev.actor.kind != ActorKind::Root {
+        if let Some(c) = ev.assumed.as_ref().and_then(|a| a.credential_id.as_deref()) {
+            return Cow::Borrowed(c);
+        }
+        if let Some(s) = &ev.session {
+            return Cow::Borrowed(s);
+        }
+        if let Some(c) = ev.credential.as_ref().filter(|c| c.kind == CredentialKind::Session) {
+            return Cow::Borrowed(&c.id);
+        }
+    }
+    let day = crate::time::format_rfc3339(ev.time);
+    Cow::Owned(format!("{}@{}", ev.principal(), &day[..10]))
+}
+
+/// What an action reached, coarsely enough that "many of them" means many places: a repository,
+/// a bucket or function, a Kubernetes namespace, a GCP `projects/P/TYPE/NAME`, a Vault mount.
+/// Okta targets (users, apps a provisioning token manages) are not places and have none.
+fn scope(ev: &Event) -> Option<Cow<'_, str>> {
+    use crate::event::Format;
+    let r = ev.action.resource.as_deref()?;
+    let upto = |sep_count: usize| -> &str {
+        match r.match_indices('/').nth(sep_count) {
+            Some((i, _)) => &r[..i],
+            None => r,
+        }
+    };
+    let s = match ev.format {
+        Format::Okta => return None,
+        Format::Kubernetes => upto(0),
+        Format::Vault => upto(0),
+        Format::Gcp if r.starts_with("projects/") => upto(3),
+        _ => r,
+    };
+    Some(Cow::Borrowed(s))
 }
 
 impl fmt::Display for Field {
@@ -224,11 +304,11 @@ impl Cond {
     }
 
     pub fn matches(&self, ev: &Event) -> bool {
-        let value = self.field.get(ev);
-        let hit = match (self.op, value) {
-            (Op::Exists(want), v) => v.is_some() == want,
-            (_, None) => false,
-            (op, Some(v)) => self.values.iter().any(|want| compare(op, &v, want)),
+        let hit = match self.op {
+            Op::Exists(want) => self.field.get(ev).is_some() == want,
+            op => self
+                .field
+                .any_value(ev, |v| self.values.iter().any(|want| compare(op, v, want))),
         };
         hit != self.negate
     }

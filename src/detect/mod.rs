@@ -4,17 +4,20 @@
 
 pub mod absence;
 pub mod count;
+pub mod each;
 pub mod field;
 pub mod first_seen;
 pub mod keyed;
 pub mod load;
 pub mod selftest;
+pub mod session;
 pub mod spec;
 
 use std::sync::Arc;
 
 use crate::context::ApprovalStore;
 use crate::event::{Event, Millis, Str};
+use crate::inventory::Inventory;
 use spec::{Detector, Kind};
 
 /// What a detector hands the engine; the engine suppresses repeats and builds the finding.
@@ -40,6 +43,7 @@ pub struct Candidate {
 /// Read-only context detectors may consult.
 pub struct Ctx<'a> {
     pub approvals: &'a ApprovalStore,
+    pub inventory: &'a Inventory,
 }
 
 /// Sizes a detector reports: tracked keys and evictions (for the summary and metrics).
@@ -51,6 +55,8 @@ pub struct StateSize {
 
 enum State {
     Single,
+    Each(each::EachState),
+    Session(session::SessionState),
     Count(count::CountState),
     Absence(absence::AbsenceState),
     FirstSeen(first_seen::FirstSeenState),
@@ -66,6 +72,10 @@ impl Running {
     pub fn new(spec: Arc<Detector>) -> Running {
         let state = match &spec.kind {
             Kind::Single => State::Single,
+            Kind::Each { max_keys, .. } => State::Each(each::EachState::new(*max_keys)),
+            Kind::Session { max_keys, .. } => {
+                State::Session(session::SessionState::new(*max_keys))
+            }
             Kind::EventCount { .. } => State::Count(count::CountState::new(spec::DEFAULT_MAX_KEYS)),
             Kind::ValueCount { max_keys, .. } => State::Count(count::CountState::new(*max_keys)),
             Kind::Absence { max_keys, .. } => State::Absence(absence::AbsenceState::new(*max_keys)),
@@ -86,6 +96,8 @@ impl Running {
                     out.push(single(ev));
                 }
             }
+            State::Each(s) => s.on_event(spec, ev, out),
+            State::Session(s) => s.on_event(spec, ev),
             State::Count(s) => s.on_event(spec, ev, out),
             State::Absence(s) => s.on_event(spec, ev),
             State::FirstSeen(s) => s.on_event(spec, ev, out),
@@ -97,6 +109,8 @@ impl Running {
         let spec = &*self.spec;
         match &mut self.state {
             State::Single | State::FirstSeen(_) => {}
+            State::Each(s) => s.on_watermark(spec, wm),
+            State::Session(s) => s.on_watermark(spec, wm, ctx, out),
             State::Count(s) => s.on_watermark(spec, wm),
             State::Absence(s) => s.on_watermark(spec, wm, ctx, out),
         }
@@ -105,6 +119,8 @@ impl Running {
     pub fn size(&self) -> StateSize {
         match &self.state {
             State::Single => StateSize::default(),
+            State::Each(s) => s.size(),
+            State::Session(s) => s.size(),
             State::Count(s) => s.size(),
             State::Absence(s) => s.size(),
             State::FirstSeen(s) => s.size(),

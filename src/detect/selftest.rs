@@ -7,7 +7,6 @@ use super::spec::{Detector, TestCase};
 use crate::decode::{Decoder, Record};
 use crate::engine::{Engine, DEFAULT_LATENESS};
 use crate::event::Origin;
-use crate::inventory::Networks;
 
 /// Outcome of one inline test case.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,17 +17,17 @@ pub struct TestResult {
     pub failure: Option<String>,
 }
 
-/// Run every inline test of every detector.
-/// Run every inline test of every detector, with the inventory's trusted networks.
-pub fn run_all(detectors: &[Arc<Detector>], networks: &Arc<Networks>) -> Vec<TestResult> {
+/// Run every inline test of every detector. Each case runs with its own `inventory:` (or none),
+/// never the operator's, so a detector's tests mean the same everywhere.
+pub fn run_all(detectors: &[Arc<Detector>]) -> Vec<TestResult> {
     detectors
         .iter()
-        .flat_map(|d| d.tests.iter().map(move |t| run_one(d, t, networks)))
+        .flat_map(|d| d.tests.iter().map(move |t| run_one(d, t)))
         .collect()
 }
 
-fn run_one(d: &Arc<Detector>, t: &TestCase, networks: &Arc<Networks>) -> TestResult {
-    let failure = match findings_for(d, t, networks) {
+fn run_one(d: &Arc<Detector>, t: &TestCase) -> TestResult {
+    let failure = match findings_for(d, t) {
         Ok(n) if n == t.expect => None,
         Ok(n) => Some(format!("expected {} finding(s), got {n}", t.expect)),
         Err(e) => Some(e),
@@ -40,15 +39,14 @@ fn run_one(d: &Arc<Detector>, t: &TestCase, networks: &Arc<Networks>) -> TestRes
     }
 }
 
-fn findings_for(
-    d: &Arc<Detector>,
-    t: &TestCase,
-    networks: &Arc<Networks>,
-) -> Result<usize, String> {
-    let mut engine = Engine::new(std::slice::from_ref(d), DEFAULT_LATENESS);
+/// The findings one case yields (its records through the real decoders and a fresh engine).
+pub fn findings_for(d: &Arc<Detector>, t: &TestCase) -> Result<usize, String> {
+    let inventory = t.compiled_inventory.clone().unwrap_or_default();
+    let mut engine =
+        Engine::new(std::slice::from_ref(d), DEFAULT_LATENESS).with_inventory(inventory.clone());
     let mut out = Vec::new();
     let name: Arc<str> = Arc::from(t.name.as_str());
-    let mut decoder = Decoder::new(None).with_networks(networks.clone());
+    let mut decoder = Decoder::new(None).with_inventory(inventory);
     for (i, v) in t.events.iter().enumerate() {
         let json = serde_json::to_string(v).map_err(|e| format!("event {i}: {e}"))?;
         let origin = Origin::Inline {

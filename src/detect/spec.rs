@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
 use super::field::{Cond, Field, Selection};
+
 use crate::event::Millis;
 use crate::time::parse_duration;
 
@@ -25,6 +26,13 @@ pub struct DetectorFile {
     /// `field|modifier: value or [values]`, all of which must hold
     #[serde(default, rename = "match")]
     pub selection: BTreeMap<String, Value>,
+    /// and at least one of these blocks must hold (each block: all of its conditions)
+    #[serde(default)]
+    pub any_of: Vec<BTreeMap<String, Value>>,
+    /// findings whose triggering event matches this are dropped (counted as excepted); the
+    /// event still counts toward the detector's state
+    #[serde(default)]
+    pub except: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     pub correlation: Option<CorrelationFile>,
     /// findings for the same key inside this period are suppressed (counted) after the first
@@ -67,6 +75,11 @@ pub struct CorrelationFile {
     pub repeat: Option<String>,
     pub learning: Option<String>,
     pub max_keys: Option<usize>,
+    /// `session`: how long a session may run (a duration, or `inventory` for the inventory's
+    /// `break_glass.max_session`)
+    pub max_session: Option<String>,
+    /// `session`: the session also ends when the approval of this scope covering its start ends
+    pub approval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +107,12 @@ pub struct TestCase {
     pub name: String,
     pub expect: usize,
     pub events: Vec<Value>,
+    /// the inventory this case runs with (same schema as `--inventory`); none when absent
+    #[serde(default)]
+    pub inventory: Option<Value>,
+    /// the inventory, validated at load
+    #[serde(skip)]
+    pub compiled_inventory: Option<std::sync::Arc<crate::inventory::Inventory>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -169,7 +188,9 @@ pub struct Detector {
     pub family: Family,
     pub severity: Severity,
     pub references: References,
-    pub selection: Selection,
+    pub selection: Filter,
+    /// triggering events that do not raise findings
+    pub except: Option<Selection>,
     pub kind: Kind,
     pub suppress: Millis,
     pub max_evidence: usize,
@@ -178,11 +199,49 @@ pub struct Detector {
     pub file: String,
 }
 
+/// A detector's `match` (all of) and `any_of` (at least one block).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub all: Selection,
+    pub any: Vec<Selection>,
+}
+
+impl Filter {
+    pub fn matches(&self, ev: &crate::event::Event) -> bool {
+        self.all.matches(ev) && (self.any.is_empty() || self.any.iter().any(|s| s.matches(ev)))
+    }
+}
+
+/// How long a `session` may run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxSession {
+    Fixed(Millis),
+    /// the inventory's `break_glass.max_session` (1h when it gives none)
+    Inventory,
+}
+
 /// What a detector correlates.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     /// every matching event is a finding
     Single,
+    /// every matching event is a finding for its group key; with `repeat`, at most one per key
+    /// per UTC-aligned period (`1d`: per day)
+    Each {
+        group_by: Vec<Field>,
+        repeat: Option<Millis>,
+        max_keys: usize,
+    },
+    /// a session (events with the same key) still running past `max_session` after its first
+    /// event, or past the end of the `approval` covering its start; decided once the watermark
+    /// passes the event by `grace`, at most one finding per session
+    Session {
+        group_by: Vec<Field>,
+        max_session: MaxSession,
+        approval: Option<String>,
+        grace: Millis,
+        max_keys: usize,
+    },
     /// `gte` or more matching events per key within `timespan`
     EventCount {
         group_by: Vec<Field>,
@@ -224,6 +283,8 @@ impl Kind {
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Single => "match",
+            Kind::Each { .. } => "each",
+            Kind::Session { .. } => "session",
             Kind::EventCount { .. } => "event_count",
             Kind::ValueCount { .. } => "value_count",
             Kind::Absence { .. } => "absence",
@@ -232,7 +293,14 @@ impl Kind {
     }
 }
 
-pub const KINDS: &[&str] = &["event_count", "value_count", "absence", "first_seen"];
+pub const KINDS: &[&str] = &[
+    "each",
+    "event_count",
+    "value_count",
+    "absence",
+    "first_seen",
+    "session",
+];
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 pub const DEFAULT_MAX_EVIDENCE: usize = 10;
 
@@ -271,7 +339,17 @@ pub fn compile(file: &str, f: DetectorFile, errors: &mut Vec<String>) -> Option<
     }
     let family = lookup(FAMILIES, &f.family, "family", &mut e);
     let severity = lookup(SEVERITIES, &f.severity, "severity", &mut e);
-    let selection = selection(&f.selection, "match", &mut e);
+    let all = selection(&f.selection, "match", &mut e);
+    let any: Vec<Selection> = f
+        .any_of
+        .iter()
+        .enumerate()
+        .map(|(i, m)| selection(m, &format!("any_of[{i}]"), &mut e))
+        .collect();
+    if any.iter().any(|s| s.0.is_empty()) {
+        e.push("any_of", "a block must have at least one condition");
+    }
+    let except = f.except.as_ref().map(|m| selection(m, "except", &mut e));
     let kind = match &f.correlation {
         None => Some(Kind::Single),
         Some(c) => correlation(c, &mut e),
@@ -280,12 +358,25 @@ pub fn compile(file: &str, f: DetectorFile, errors: &mut Vec<String>) -> Option<
         Some(Kind::EventCount { timespan, .. }) | Some(Kind::ValueCount { timespan, .. }) => {
             *timespan
         }
-        Some(Kind::Single) => 0,
+        Some(Kind::Single) | Some(Kind::Each { .. }) => 0,
         _ => crate::time::HOUR,
     };
     let suppress = duration(f.suppress.as_deref(), "suppress", &mut e).unwrap_or(default_suppress);
     if f.tests.is_empty() {
         e.push("tests", "at least one inline test case is required");
+    }
+    let mut tests = f.tests;
+    for t in &mut tests {
+        let Some(v) = &t.inventory else { continue };
+        let at = format!("tests[{:?}].inventory", t.name);
+        match serde_yaml_ng::to_string(v)
+            .map_err(|err| vec![err.to_string()])
+            .and_then(|text| {
+                crate::inventory::Inventory::parse(&at, &text).map_err(|err| err.errors)
+            }) {
+            Ok(inv) => t.compiled_inventory = Some(std::sync::Arc::new(inv)),
+            Err(errs) => errs.into_iter().for_each(|m| e.push(&at, m)),
+        }
     }
     if errors.len() > before {
         return None;
@@ -297,11 +388,12 @@ pub fn compile(file: &str, f: DetectorFile, errors: &mut Vec<String>) -> Option<
         family: family?,
         severity: severity?,
         references: f.references,
-        selection,
+        selection: Filter { all, any },
+        except,
         kind: kind?,
         suppress,
         max_evidence: f.max_evidence.unwrap_or(DEFAULT_MAX_EVIDENCE).max(1),
-        tests: f.tests,
+        tests,
         file: file.to_string(),
     })
 }
@@ -372,6 +464,8 @@ fn correlation(c: &CorrelationFile, e: &mut Errors) -> Option<Kind> {
     let timespan = duration(c.timespan.as_deref(), "correlation.timespan", e);
     // which optional keys each type accepts, so a misplaced one is an error, not ignored
     let allowed: &[&str] = match c.kind.as_str() {
+        "each" => &["repeat", "max_keys"],
+        "session" => &["max_session", "approval", "grace", "max_keys"],
         "event_count" => &["timespan", "condition"],
         "value_count" => &["timespan", "condition", "max_keys"],
         "absence" => &["absent", "before", "after", "grace", "max_keys"],
@@ -395,6 +489,8 @@ fn correlation(c: &CorrelationFile, e: &mut Errors) -> Option<Kind> {
         ("repeat", c.repeat.is_some()),
         ("learning", c.learning.is_some()),
         ("max_keys", c.max_keys.is_some()),
+        ("max_session", c.max_session.is_some()),
+        ("approval", c.approval.is_some()),
     ];
     for (k, set) in present {
         if set && !allowed.contains(&k) {
@@ -471,6 +567,25 @@ fn correlation(c: &CorrelationFile, e: &mut Errors) -> Option<Kind> {
                 counterpart,
                 before: duration(c.before.as_deref(), "correlation.before", e).unwrap_or(0),
                 after: duration(c.after.as_deref(), "correlation.after", e).unwrap_or(0),
+                grace: duration(c.grace.as_deref(), "correlation.grace", e)
+                    .unwrap_or(10 * crate::time::MINUTE),
+                max_keys,
+            })
+        }
+        "each" => Some(Kind::Each {
+            group_by,
+            repeat: duration(c.repeat.as_deref(), "correlation.repeat", e),
+            max_keys,
+        }),
+        "session" => {
+            let max_session = match c.max_session.as_deref() {
+                None | Some("inventory") => MaxSession::Inventory,
+                Some(d) => MaxSession::Fixed(duration(Some(d), "correlation.max_session", e)?),
+            };
+            Some(Kind::Session {
+                group_by,
+                max_session,
+                approval: c.approval.clone(),
                 grace: duration(c.grace.as_deref(), "correlation.grace", e)
                     .unwrap_or(10 * crate::time::MINUTE),
                 max_keys,

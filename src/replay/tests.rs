@@ -3,7 +3,7 @@ use super::*;
 fn dec() -> DecodeOptions {
     DecodeOptions {
         format: None,
-        networks: Arc::default(),
+        inventory: Arc::default(),
         mappings: Arc::default(),
         since: None,
         until: None,

@@ -14,6 +14,10 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+mod lookup;
+
+pub use lookup::{DEFAULT_MAX_SESSION, DEFAULT_REVIEW_EVERY};
+
 use crate::event::{Millis, Str};
 use crate::time::parse_duration;
 
@@ -79,6 +83,7 @@ pub struct Inventory {
     pub exceptions: Vec<Exception>,
     pub break_glass: BreakGlass,
     pub networks: Networks,
+    index: lookup::Index,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -305,6 +310,7 @@ impl Inventory {
                 .cmp(&a.0.prefix_len())
                 .then_with(|| a.1.cmp(&b.1))
         });
+        inv.index = lookup::Index::build(&inv);
         if errors.is_empty() {
             Ok(inv)
         } else {

@@ -1,0 +1,174 @@
+//! `session`: a session (the events sharing a group key, e.g. `session.key`) still running
+//! past `max_session` after its first event, or past the end of the approval covering its start.
+//!
+//! Approvals may arrive after the events they cover, and an extension may be granted late, so
+//! each event is decided once the watermark has passed it by `grace`. One finding per session.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::field::{display_key, group_key};
+use super::keyed::{Keyed, LastSeen};
+use super::spec::{Detector, Kind, MaxSession};
+use super::{Candidate, Ctx, StateSize};
+use crate::event::{Event, Millis, Str};
+use crate::time::{format_rfc3339, HOUR};
+
+pub struct SessionState {
+    sessions: Keyed<Session>,
+    /// events waiting for their decision, by (deadline, arrival)
+    pending: BTreeMap<(Millis, u64), (Str, Arc<Event>)>,
+    max_pending: usize,
+    seq: u64,
+    evicted_pending: u64,
+    last_sweep: Millis,
+}
+
+struct Session {
+    first: Arc<Event>,
+    last: Millis,
+    raised: bool,
+}
+
+impl LastSeen for Session {
+    fn last_seen(&self) -> Millis {
+        self.last
+    }
+}
+
+/// How long after its last event a session is forgotten (AWS sessions last at most 12 hours).
+const SESSION_IDLE: Millis = 12 * HOUR;
+
+impl SessionState {
+    pub fn new(max_keys: usize) -> SessionState {
+        SessionState {
+            sessions: Keyed::new(max_keys),
+            pending: BTreeMap::new(),
+            max_pending: max_keys,
+            seq: 0,
+            evicted_pending: 0,
+            last_sweep: Millis::MIN,
+        }
+    }
+
+    pub fn size(&self) -> StateSize {
+        StateSize {
+            keys: self.sessions.len() + self.pending.len(),
+            evicted: self.sessions.evicted() + self.evicted_pending,
+        }
+    }
+
+    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>) {
+        let Kind::Session { group_by, grace, .. } = &spec.kind else {
+            unreachable!("session state belongs to session detectors")
+        };
+        if !spec.selection.matches(ev) {
+            return;
+        }
+        let Some(key) = group_key(group_by, ev) else {
+            return;
+        };
+        let s = self.sessions.get_or_insert(&key, || Session {
+            first: ev.clone(),
+            last: ev.time,
+            raised: false,
+        });
+        if ev.time < s.first.time {
+            s.first = ev.clone();
+        }
+        s.last = s.last.max(ev.time);
+        if s.raised {
+            return;
+        }
+        if self.pending.len() >= self.max_pending {
+            self.pending.pop_first();
+            self.evicted_pending += 1;
+        }
+        self.seq += 1;
+        self.pending
+            .insert((ev.time.saturating_add(*grace), self.seq), (key, ev.clone()));
+    }
+
+    pub fn on_watermark(
+        &mut self,
+        spec: &Detector,
+        wm: Millis,
+        ctx: &Ctx,
+        out: &mut Vec<Candidate>,
+    ) {
+        let Kind::Session {
+            max_session,
+            approval,
+            ..
+        } = &spec.kind
+        else {
+            return;
+        };
+        let limit = match max_session {
+            MaxSession::Fixed(d) => *d,
+            MaxSession::Inventory => ctx.inventory.max_session(),
+        };
+        while let Some(entry) = self.pending.first_entry() {
+            if entry.key().0 > wm {
+                break;
+            }
+            let (key, ev) = entry.remove();
+            let Some(s) = self.sessions.get_mut(&key) else {
+                continue;
+            };
+            if s.raised {
+                continue;
+            }
+            let start = s.first.time;
+            let why = if ev.time.saturating_sub(start) > limit {
+                Some(format!(
+                    "running {} min after it started at {} (max_session {})",
+                    (ev.time - start) / crate::time::MINUTE,
+                    format_rfc3339(start),
+                    humantime::format_duration(std::time::Duration::from_millis(limit as u64))
+                ))
+            } else {
+                approval.as_deref().and_then(|scope| {
+                    let a = ctx
+                        .approvals
+                        .covering(s.first.principal_names(), scope, start)?;
+                    let still = ctx
+                        .approvals
+                        .covering(ev.principal_names(), scope, ev.time)
+                        .is_some();
+                    (ev.time > a.valid_until && !still).then(|| {
+                        format!(
+                            "running {} min past the end of approval {} ({})",
+                            (ev.time - a.valid_until) / crate::time::MINUTE,
+                            a.id,
+                            format_rfc3339(a.valid_until)
+                        )
+                    })
+                })
+            };
+            let Some(why) = why else { continue };
+            s.raised = true;
+            out.push(Candidate {
+                note: format!(
+                    "session {} of {}: {} at {}, {why}",
+                    display_key(&key),
+                    ev.principal(),
+                    ev.action.name,
+                    format_rfc3339(ev.time)
+                ),
+                key,
+                window_start: start,
+                start,
+                end: ev.time,
+                evidence: vec![s.first.clone(), ev],
+                count: 2,
+                values: Vec::new(),
+            });
+        }
+        if wm.saturating_sub(self.last_sweep) >= HOUR {
+            self.last_sweep = wm;
+            let horizon = wm.saturating_sub(SESSION_IDLE.max(limit));
+            self.sessions.retain(|s| s.last >= horizon);
+        }
+    }
+}
