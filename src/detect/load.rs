@@ -7,11 +7,20 @@ use std::sync::Arc;
 
 use super::spec::{compile, Detector, DetectorFile};
 
+macro_rules! embed {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../../detectors/", $name)))
+    };
+}
+
 /// The default detectors, compiled into the binary from `detectors/`.
-pub const EMBEDDED: &[(&str, &str)] = &[(
-    "credential-multi-network.yaml",
-    include_str!("../../detectors/credential-multi-network.yaml"),
-)];
+pub const EMBEDDED: &[(&str, &str)] = &[
+    embed!("credential-multi-network.yaml"),
+    embed!("service-identity-interactive-client.yaml"),
+    embed!("standing-token-age.yaml"),
+    embed!("standing-token-fanout.yaml"),
+    embed!("standing-token-multi-network.yaml"),
+];
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid detectors:\n  {}", .errors.join("\n  "))]
