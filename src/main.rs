@@ -331,7 +331,7 @@ fn check_cmd(a: CheckArgs) -> anyhow::Result<ExitCode> {
         let bad: Vec<_> = mine.iter().filter(|r| r.failure.is_some()).collect();
         writeln!(
             out,
-            "  {:<34} {:<12} {:<19} {:<8} {}/{} tests passed",
+            "  {:<38} {:<12} {:<19} {:<8} {}/{} tests passed",
             d.id,
             d.kind.name(),
             d.family.name(),

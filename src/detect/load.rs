@@ -15,7 +15,15 @@ macro_rules! embed {
 
 /// The default detectors, compiled into the binary from `detectors/`.
 pub const EMBEDDED: &[(&str, &str)] = &[
+    embed!("approval-bypass.yaml"),
+    embed!("approval-bypass-repeated.yaml"),
+    embed!("break-glass-habitual.yaml"),
+    embed!("break-glass-session-overrun.yaml"),
+    embed!("break-glass-ships-code.yaml"),
+    embed!("break-glass-unapproved.yaml"),
     embed!("credential-multi-network.yaml"),
+    embed!("exception-path-unhealthy.yaml"),
+    embed!("root-console-no-mfa.yaml"),
     embed!("service-identity-interactive-client.yaml"),
     embed!("standing-token-age.yaml"),
     embed!("standing-token-fanout.yaml"),
