@@ -44,6 +44,14 @@ fn golden(name: &str, actual: &str) {
     );
 }
 
+/// The findings of one detector.
+fn findings_of(out: &str, detector: &str) -> Vec<serde_json::Value> {
+    findings(out)
+        .into_iter()
+        .filter(|f| f["unmapped"]["detector"] == detector)
+        .collect()
+}
+
 fn findings(out: &str) -> Vec<serde_json::Value> {
     out.lines()
         .map(|l| serde_json::from_str(l).expect("each finding is one JSON line"))
@@ -56,16 +64,28 @@ fn replay_of_the_bundled_incident_matches_golden() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     golden("examples.golden.jsonl", &out);
-    let f = findings(&out);
-    assert_eq!(f.len(), 3);
+    let by_detector = |d: &str| findings_of(&out, d).len();
+    assert_eq!(findings(&out).len(), 11);
+    for (d, n) in [
+        ("credential-multi-network", 3),
+        ("standing-token-multi-network", 3),
+        ("service-identity-interactive-client", 2),
+        ("root-console-no-mfa", 1),
+        ("break-glass-unapproved", 1),
+        ("approval-bypass", 1),
+    ] {
+        assert_eq!(by_detector(d), n, "{d}");
+    }
+    let f = findings_of(&out, "credential-multi-network");
     for x in &f {
         assert_eq!(x["class_uid"], 2004);
-        assert_eq!(
-            x["finding_info"]["analytic"]["uid"],
-            "credential-multi-network"
-        );
         assert_eq!(x["finding_info"]["types"][0], "credential_sharing");
     }
+    // root signed in without MFA and without a break-glass approval; carol's approved
+    // break-glass session (INC-4711) raises nothing
+    let root = &findings_of(&out, "break-glass-unapproved")[0];
+    assert_eq!(root["unmapped"]["context"]["break_glass"], "root");
+    assert!(!out.contains("\"key\":\"carol"), "carol was approved");
     // the AWS key shared by CI, a laptop and an IPv6 host
     assert_eq!(
         f[0]["actor"]["user"]["credential_uid"],
@@ -99,10 +119,7 @@ fn replay_of_the_bundled_incident_matches_golden() {
         err.contains("records by format: approval 1, cloudtrail 27, github 9, kubernetes 9"),
         "{err}"
     );
-    assert!(
-        err.contains("findings: 3 (credential-multi-network 3)"),
-        "{err}"
-    );
+    assert!(err.contains("findings: 11 ("), "{err}");
 }
 
 #[test]
@@ -165,7 +182,7 @@ fn bad_input_is_reported_counted_and_the_good_records_still_processed() {
         assert!(err.contains(&want), "missing {want:?} in:\n{err}");
     }
     assert!(err.contains("input errors: 6 (invalid_field 1, invalid_utf8 1, line_too_long 1, malformed_json 1, unknown_format 1, unknown_kind 1)"), "{err}");
-    let f = findings(&stdout(&o));
+    let f = findings_of(&stdout(&o), "credential-multi-network");
     assert_eq!(f.len(), 1, "lines 1, 6 and 9 still make the pattern");
     let lines: Vec<u64> = f[0]["evidences"]
         .as_array()
@@ -251,7 +268,10 @@ fn stdin_gzip_and_format_override() {
         err.contains("<stdin>:5: cloudtrail record has no eventTime"),
         "forced format: {err}"
     );
-    assert_eq!(findings(&stdout(&o)).len(), 1);
+    assert_eq!(
+        findings_of(&stdout(&o), "credential-multi-network").len(),
+        1
+    );
 }
 
 #[test]
@@ -268,9 +288,15 @@ fn since_until_and_output_file() {
     ]);
     assert!(o.status.success());
     assert!(o.stdout.is_empty());
+    let written = std::fs::read_to_string(&out).unwrap();
     assert!(
-        std::fs::read_to_string(&out).unwrap().is_empty(),
+        findings_of(&written, "credential-multi-network").is_empty(),
         "the pattern starts before --since"
+    );
+    assert_eq!(
+        findings_of(&written, "root-console-no-mfa").len(),
+        1,
+        "the root sign-in at 04:16 is after --since"
     );
     assert!(
         stderr(&o).contains("outside --since/--until: 15"),
@@ -312,11 +338,18 @@ fn usage_and_config_errors_exit_2() {
 fn check_runs_every_inline_test_of_every_kind() {
     let o = run(&["check"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let embedded = bypassd::detect::load::EMBEDDED.len();
     assert!(
-        stdout(&o).contains("all 5 inline tests passed"),
-        "{}",
-        stdout(&o)
+        out.contains(&format!("{embedded} detector(s) loaded")),
+        "{out}"
     );
+    let per_detector = out
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.ends_with("tests passed"))
+        .count();
+    assert_eq!(per_detector, embedded, "{out}");
+    assert!(out.contains("all ") && !out.contains("FAIL"), "{out}");
     let o = run(&["check", "--detectors", "tests/fixtures/detectors"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
@@ -363,7 +396,7 @@ fn trusted_networks_from_the_inventory_count_as_one_network() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        findings(&stdout(&o)).is_empty(),
+        findings_of(&stdout(&o), "credential-multi-network").is_empty(),
         "CI runners and office are one trusted network: two networks, no finding"
     );
     let o = run(&["check", "--inventory", "tests/fixtures/inventory.yaml"]);
