@@ -45,10 +45,14 @@ trusted_networks:
             r#"{{"eventVersion":"1.08","eventTime":"2026-03-02T04:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","sourceIPAddress":"198.51.100.7","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/{user}","userName":"{user}","accessKeyId":"{key}"}}{extra}}}"#
         );
         let inv = Inventory::parse("inv.yaml", INV).unwrap();
-        let Ok(Record::Event(ev)) = decode_record(&text, None, Origin::Inline {
-            test: Arc::from("t"),
-            index: 0,
-        }) else {
+        let Ok(Record::Event(ev)) = decode_record(
+            &text,
+            None,
+            Origin::Inline {
+                test: Arc::from("t"),
+                index: 0,
+            },
+        ) else {
             panic!("decodes")
         };
         let mut ev = Arc::try_unwrap(ev).unwrap();
@@ -57,13 +61,22 @@ trusted_networks:
     }
 
     fn status(ev: &Event) -> (Option<&str>, Vec<&'static str>) {
-        (ev.context.exception.as_deref(), ev.context.exception_health.names())
+        (
+            ev.context.exception.as_deref(),
+            ev.context.exception_health.names(),
+        )
     }
 
     #[test]
     fn exception_health_at_event_time() {
-        assert_eq!(status(&ct("AKIAHEALTHY", "u", "")), (Some("healthy"), vec!["healthy"]));
-        assert_eq!(status(&ct("AKIANOOWNER", "u", "")), (Some("ownerless"), vec!["ownerless"]));
+        assert_eq!(
+            status(&ct("AKIAHEALTHY", "u", "")),
+            (Some("healthy"), vec!["healthy"])
+        );
+        assert_eq!(
+            status(&ct("AKIANOOWNER", "u", "")),
+            (Some("ownerless"), vec!["ownerless"])
+        );
         assert_eq!(
             status(&ct("AKIAOVERDUE", "u", "")),
             (Some("overdue"), vec!["review_overdue"]),

@@ -213,7 +213,11 @@ pub fn session_key(ev: &Event) -> Cow<'_, str> {
         if let Some(s) = &ev.session {
             return Cow::Borrowed(s);
         }
-        if let Some(c) = ev.credential.as_ref().filter(|c| c.kind == CredentialKind::Session) {
+        if let Some(c) = ev
+            .credential
+            .as_ref()
+            .filter(|c| c.kind == CredentialKind::Session)
+        {
             return Cow::Borrowed(&c.id);
         }
     }

@@ -13,6 +13,9 @@ pub mod selftest;
 pub mod session;
 pub mod spec;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use crate::context::ApprovalStore;
@@ -73,9 +76,7 @@ impl Running {
         let state = match &spec.kind {
             Kind::Single => State::Single,
             Kind::Each { max_keys, .. } => State::Each(each::EachState::new(*max_keys)),
-            Kind::Session { max_keys, .. } => {
-                State::Session(session::SessionState::new(*max_keys))
-            }
+            Kind::Session { max_keys, .. } => State::Session(session::SessionState::new(*max_keys)),
             Kind::EventCount { .. } => State::Count(count::CountState::new(spec::DEFAULT_MAX_KEYS)),
             Kind::ValueCount { max_keys, .. } => State::Count(count::CountState::new(*max_keys)),
             Kind::Absence { max_keys, .. } => State::Absence(absence::AbsenceState::new(*max_keys)),

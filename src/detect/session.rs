@@ -59,7 +59,10 @@ impl SessionState {
     }
 
     pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>) {
-        let Kind::Session { group_by, grace, .. } = &spec.kind else {
+        let Kind::Session {
+            group_by, grace, ..
+        } = &spec.kind
+        else {
             unreachable!("session state belongs to session detectors")
         };
         if !spec.selection.matches(ev) {
@@ -85,8 +88,10 @@ impl SessionState {
             self.evicted_pending += 1;
         }
         self.seq += 1;
-        self.pending
-            .insert((ev.time.saturating_add(*grace), self.seq), (key, ev.clone()));
+        self.pending.insert(
+            (ev.time.saturating_add(*grace), self.seq),
+            (key, ev.clone()),
+        );
     }
 
     pub fn on_watermark(

@@ -184,5 +184,4 @@ impl Inventory {
         }
         w
     }
-
 }
