@@ -121,7 +121,7 @@ impl std::fmt::Display for Summary {
         if excepted > 0 {
             write!(
                 f,
-                "; {excepted} covered by healthy exceptions ({})",
+                "; {excepted} excepted by the detectors' except rules ({})",
                 list(&self.engine.excepted)
             )?;
         }
