@@ -64,8 +64,16 @@ pub fn record(rng: &mut Rng, i: u64, n: u64, out: &mut String) {
     let secs = START + (i as i64 * 86_400 / n.max(1) as i64);
     let (name, source, ro) = ACTIONS[rng.below(ACTIONS.len() as u64) as usize];
     let who = rng.below(100);
-    let ua = AGENTS[rng.below(AGENTS.len() as u64) as usize];
+    // each kind of identity uses its own kind of client: people the console and the CLI,
+    // instances an SDK, pipelines Terraform or boto3
+    let pick = rng.below(2) as usize;
+    let ua = match who {
+        _ if who < 40 => [AGENTS[3], AGENTS[0]][pick],
+        _ if who < 75 => AGENTS[1],
+        _ => [AGENTS[4], AGENTS[2]][pick],
+    };
     let shared = i % 50_000 < 6 && i > 50_000; // a few shared keys, each from 3 networks in seconds
+    let mut bucket = rng.below(40);
     let (identity, ip): (String, String) = if shared {
         let k = i / 50_000;
         (
@@ -92,6 +100,8 @@ pub fn record(rng: &mut Rng, i: u64, n: u64, out: &mut String) {
         )
     } else if who < 90 {
         let k = rng.below(500);
+        // a pipeline works on its own two buckets
+        bucket = (k + bucket % 2) % 40;
         (
             format!(
                 r#"{{"type":"IAMUser","principalId":"AIDA3USER{k:010}","arn":"arn:aws:iam::111122223333:user/svc-pipeline-{k}","accountId":"111122223333","accessKeyId":"AKIA3PIPE{k:011}","userName":"svc-pipeline-{k}"}}"#
@@ -111,7 +121,7 @@ pub fn record(rng: &mut Rng, i: u64, n: u64, out: &mut String) {
     let _ = write!(
         out,
         r#"","eventSource":"{source}","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"{ip}","userAgent":"{ua}","requestParameters":{{"bucketName":"corp-data-{b}","key":"reports/2026/03/02/part-{p:05}.parquet"}},"responseElements":null,"additionalEventData":{{"bytesTransferredOut":{bytes}}},"requestID":"{r:016X}","eventID":"{e:08x}-{f:04x}-4{g:03x}-8{h:03x}-{r:012x}","readOnly":{ro},"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management","tlsDetails":{{"tlsVersion":"TLSv1.3","clientProvidedHostHeader":"{svc}.us-east-1.amazonaws.com"}}}}"#,
-        b = rng.below(40),
+        b = bucket,
         p = rng.below(100_000),
         r = rng.next() >> 16,
         bytes = rng.below(1 << 20),

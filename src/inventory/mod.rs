@@ -380,6 +380,30 @@ trusted_networks:
     }
 
     #[test]
+    fn unhealthy_declarations_are_warnings_not_errors() {
+        let inv = Inventory::parse(
+            "inv.yaml",
+            "exceptions:\n  - {id: a, credentials: [K]}\n  - {id: b, credentials: [L], owner: o, expires: 2026-12-31, last_review: 2026-01-01}\n",
+        )
+        .unwrap();
+        let w = inv.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("exception a: no owner, expires, last_review"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("exception b: no review_every (90d assumed)"),
+            "{w:?}"
+        );
+        let a = &inv.exceptions[0];
+        assert_eq!(
+            a.health(0).names(),
+            ["ownerless", "unreviewed", "no_expiry"]
+        );
+    }
+
+    #[test]
     fn every_error_at_once() {
         let bad = r#"
 exceptions:
