@@ -135,9 +135,13 @@ impl Inventory {
         {
             return Some(BreakGlassWhy::SystemMasters);
         }
+        // per event: compare without allocating a lower-cased copy
         let named = |s: &str| {
-            let s = s.to_ascii_lowercase();
-            BREAK_GLASS_NAMES.iter().any(|n| s.contains(n))
+            BREAK_GLASS_NAMES.iter().any(|n| {
+                s.as_bytes()
+                    .windows(n.len())
+                    .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
+            })
         };
         let role_like = std::iter::once(ev.actor.id.as_str())
             .chain(ev.actor.name.as_deref())
