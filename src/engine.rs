@@ -195,14 +195,14 @@ impl Engine {
             approvals: &self.approvals,
             inventory: &self.inventory,
         };
+        let mut r = Raise {
+            last_raised: &mut self.last_raised,
+            stats: &mut self.stats,
+            ctx: &ctx,
+        };
         for (i, d) in self.detectors.iter_mut().enumerate() {
             d.on_watermark(wm, &ctx, &mut self.scratch);
             for c in self.scratch.drain(..) {
-                let r = Raise {
-                    last_raised: &mut self.last_raised,
-                    stats: &mut self.stats,
-                    ctx: &ctx,
-                };
                 r.raise(i, &d.spec, c, out);
             }
         }
@@ -222,14 +222,14 @@ impl Engine {
             approvals: &self.approvals,
             inventory: &self.inventory,
         };
+        let mut r = Raise {
+            last_raised: &mut self.last_raised,
+            stats: &mut self.stats,
+            ctx: &ctx,
+        };
         for (i, d) in self.detectors.iter_mut().enumerate() {
             d.on_event(&ev, &mut self.scratch);
             for c in self.scratch.drain(..) {
-                let r = Raise {
-                    last_raised: &mut self.last_raised,
-                    stats: &mut self.stats,
-                    ctx: &ctx,
-                };
                 r.raise(i, &d.spec, c, out);
             }
         }
@@ -248,7 +248,7 @@ impl Raise<'_> {
     /// for the same detector and key inside its `suppress` period (counted); else build the
     /// finding with its business context. Counting detectors suppress inside their windows
     /// themselves.
-    fn raise(self, i: usize, spec: &Detector, c: Candidate, out: &mut Vec<Finding>) {
+    fn raise(&mut self, i: usize, spec: &Detector, c: Candidate, out: &mut Vec<Finding>) {
         let last = c.evidence.last().expect("a candidate has evidence");
         if spec.except.as_ref().is_some_and(|x| x.matches(last)) {
             *self.stats.excepted.entry(spec.id.clone()).or_default() += 1;

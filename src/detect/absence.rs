@@ -4,11 +4,11 @@
 //! Counterparts may arrive after the event they cover, so the decision waits until the
 //! watermark has passed the event by `after + grace`; only then is the absence final.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::field::{display_key, group_key};
-use super::keyed::{Keyed, LastSeen};
+use super::keyed::{DeadlineQueue, Keyed, LastSeen};
 use super::spec::{Detector, Kind};
 use super::{Candidate, Ctx, StateSize};
 use crate::event::{Event, Millis, Str};
@@ -17,11 +17,8 @@ use crate::time::format_rfc3339;
 pub struct AbsenceState {
     /// counterpart event times per key, time-ordered
     seen: Keyed<Times>,
-    /// events waiting for their decision, by (deadline, arrival)
-    pending: BTreeMap<(Millis, u64), (Str, Arc<Event>)>,
-    max_pending: usize,
-    seq: u64,
-    evicted_pending: u64,
+    /// events waiting for their decision
+    pending: DeadlineQueue,
     last_sweep: Millis,
 }
 
@@ -69,10 +66,7 @@ impl AbsenceState {
     pub fn new(max_keys: usize) -> AbsenceState {
         AbsenceState {
             seen: Keyed::new(max_keys),
-            pending: BTreeMap::new(),
-            max_pending: max_keys,
-            seq: 0,
-            evicted_pending: 0,
+            pending: DeadlineQueue::new(max_keys),
             last_sweep: Millis::MIN,
         }
     }
@@ -80,7 +74,7 @@ impl AbsenceState {
     pub fn size(&self) -> StateSize {
         StateSize {
             keys: self.seen.len() + self.pending.len(),
-            evicted: self.seen.evicted() + self.evicted_pending,
+            evicted: self.seen.evicted() + self.pending.evicted(),
         }
     }
 
@@ -95,14 +89,9 @@ impl AbsenceState {
             times.0.insert(at, ev.time);
         }
         if spec.selection.matches(ev) {
-            if self.pending.len() >= self.max_pending {
-                // the oldest decision is dropped (counted) rather than growing without bound
-                self.pending.pop_first();
-                self.evicted_pending += 1;
-            }
+            // at the cap, the oldest decision is dropped (counted) rather than growing unbounded
             let deadline = ev.time.saturating_add(p.after).saturating_add(p.grace);
-            self.seq += 1;
-            self.pending.insert((deadline, self.seq), (key, ev.clone()));
+            self.pending.push(deadline, key, ev.clone());
         }
     }
 
@@ -114,11 +103,7 @@ impl AbsenceState {
         out: &mut Vec<Candidate>,
     ) {
         let p = params(spec);
-        while let Some(entry) = self.pending.first_entry() {
-            if entry.key().0 > wm {
-                break;
-            }
-            let (key, ev) = entry.remove();
+        while let Some((key, ev)) = self.pending.pop_due(wm) {
             if self.covered(&p, &key, &ev, ctx) {
                 continue;
             }

@@ -1,9 +1,10 @@
 //! Per-key detector state with a hard cap: when full, the least recently seen tenth is evicted
 //! (and counted), oldest first, ties broken by key so eviction never depends on hash order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use crate::event::{Millis, Str};
+use crate::event::{Event, Millis, Str};
 
 /// Hash map for hot per-event lookups: foldhash, seeded per process (iteration order is never
 /// relied on; anything that leaves the engine is sorted first).
@@ -78,6 +79,54 @@ impl<V: LastSeen> Keyed<V> {
             self.map.remove(k.as_str());
         }
         self.evicted += n as u64;
+    }
+}
+
+/// Events waiting for a decision until the watermark passes their deadline, earliest deadline
+/// (then arrival) first, with a hard cap: when full, the earliest is dropped and counted.
+#[derive(Debug)]
+pub struct DeadlineQueue {
+    map: BTreeMap<(Millis, u64), (Str, Arc<Event>)>,
+    cap: usize,
+    seq: u64,
+    evicted: u64,
+}
+
+impl DeadlineQueue {
+    pub fn new(cap: usize) -> DeadlineQueue {
+        DeadlineQueue {
+            map: BTreeMap::new(),
+            cap: cap.max(1),
+            seq: 0,
+            evicted: 0,
+        }
+    }
+
+    pub fn push(&mut self, deadline: Millis, key: Str, ev: Arc<Event>) {
+        if self.map.len() >= self.cap {
+            self.map.pop_first();
+            self.evicted += 1;
+        }
+        self.seq += 1;
+        self.map.insert((deadline, self.seq), (key, ev));
+    }
+
+    /// The next entry whose deadline the watermark `wm` has reached.
+    pub fn pop_due(&mut self, wm: Millis) -> Option<(Str, Arc<Event>)> {
+        let entry = self.map.first_entry()?;
+        (entry.key().0 <= wm).then(|| entry.remove())
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 }
 

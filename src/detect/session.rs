@@ -4,23 +4,19 @@
 //! Approvals may arrive after the events they cover, and an extension may be granted late, so
 //! each event is decided once the watermark has passed it by `grace`. One finding per session.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::field::{display_key, group_key};
-use super::keyed::{Keyed, LastSeen};
+use super::keyed::{DeadlineQueue, Keyed, LastSeen};
 use super::spec::{Detector, Kind, MaxSession};
 use super::{Candidate, Ctx, StateSize};
-use crate::event::{Event, Millis, Str};
+use crate::event::{Event, Millis};
 use crate::time::{format_rfc3339, HOUR};
 
 pub struct SessionState {
     sessions: Keyed<Session>,
-    /// events waiting for their decision, by (deadline, arrival)
-    pending: BTreeMap<(Millis, u64), (Str, Arc<Event>)>,
-    max_pending: usize,
-    seq: u64,
-    evicted_pending: u64,
+    /// events waiting for their decision
+    pending: DeadlineQueue,
     last_sweep: Millis,
 }
 
@@ -43,10 +39,7 @@ impl SessionState {
     pub fn new(max_keys: usize) -> SessionState {
         SessionState {
             sessions: Keyed::new(max_keys),
-            pending: BTreeMap::new(),
-            max_pending: max_keys,
-            seq: 0,
-            evicted_pending: 0,
+            pending: DeadlineQueue::new(max_keys),
             last_sweep: Millis::MIN,
         }
     }
@@ -54,7 +47,7 @@ impl SessionState {
     pub fn size(&self) -> StateSize {
         StateSize {
             keys: self.sessions.len() + self.pending.len(),
-            evicted: self.sessions.evicted() + self.evicted_pending,
+            evicted: self.sessions.evicted() + self.pending.evicted(),
         }
     }
 
@@ -83,15 +76,8 @@ impl SessionState {
         if s.raised {
             return;
         }
-        if self.pending.len() >= self.max_pending {
-            self.pending.pop_first();
-            self.evicted_pending += 1;
-        }
-        self.seq += 1;
-        self.pending.insert(
-            (ev.time.saturating_add(*grace), self.seq),
-            (key, ev.clone()),
-        );
+        self.pending
+            .push(ev.time.saturating_add(*grace), key, ev.clone());
     }
 
     pub fn on_watermark(
@@ -113,11 +99,7 @@ impl SessionState {
             MaxSession::Fixed(d) => *d,
             MaxSession::Inventory => ctx.inventory.max_session(),
         };
-        while let Some(entry) = self.pending.first_entry() {
-            if entry.key().0 > wm {
-                break;
-            }
-            let (key, ev) = entry.remove();
+        while let Some((key, ev)) = self.pending.pop_due(wm) {
             let Some(s) = self.sessions.get_mut(&key) else {
                 continue;
             };
