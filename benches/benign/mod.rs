@@ -4018,8 +4018,9 @@ fn okta_service(out: &mut Out, rng: &mut Rng, t: i64, org: &Org) {
     let hour = (t / HOUR) as u64;
     match rng.weighted(&[50, 30, 20]) {
         0 => {
-            // HR sync (Workday to Okta) with its SSWS API token, from the integration host; the
-            // hour's changes touch a handful of people (at most eight in any sixty minutes)
+            // SCIM provisioning from the HR system (Workday) with its SSWS API token, from the
+            // integration host in the datacenter; the hour's changes touch a handful of people
+            // (at most eight in any sixty minutes)
             let target_human =
                 &org.humans[(h2(0x44, hour * 8 + rng.below(4)) % org.humans.len() as u64) as usize];
             let (event_type, display) = *rng.pick(&[
@@ -4047,8 +4048,8 @@ fn okta_service(out: &mut Out, rng: &mut Rng, t: i64, org: &Org) {
             let e = OktaEvent {
                 actor_id: "00u2s3v4c5P6r7O8v9i0",
                 actor_type: "User",
-                actor_alt: "svc-hr-sync@corp.example",
-                actor_display: "HR Sync Service",
+                actor_alt: "svc-scim@corp.example",
+                actor_display: "SCIM Provisioning (Workday)",
                 ip: Some("192.0.2.60"),
                 ua: "okta-sdk-java/18.0.0 java/17.0.13 Linux/5.15.0-1075-azure",
                 place: Some(OFFICE_PLACE),
@@ -4057,7 +4058,7 @@ fn okta_service(out: &mut Out, rng: &mut Rng, t: i64, org: &Org) {
                 display,
                 result: "SUCCESS",
                 reason: "",
-                api_token: Some("00T1hr2sync3Wd4k5y6z7"),
+                api_token: Some("00T7scim4Wd2k9y6z1q3"),
                 target: &target,
                 asn: (64_496, "corp-example transit"),
                 credential_type: "",
@@ -4785,7 +4786,8 @@ fn vault(dir: &Path, org: &Org, target: u64, seed: u64) -> io::Result<FormatCoun
     }
     let share = (target as f64 * 0.15 / (segs.len() as f64 * 2.0)).min(0.7);
     for (h, seg) in &segs {
-        if (h2(seg.id, 0x0171) % 10_000) as f64 / 10_000.0 < share {
+        // a token from before midnight was issued yesterday
+        if seg.start > 0 && (h2(seg.id, 0x0171) % 10_000) as f64 / 10_000.0 < share {
             vault_login(&mut out, &mut rng, h, seg);
         }
     }
