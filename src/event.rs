@@ -167,16 +167,38 @@ impl ActorKind {
             "-etl",
             "etl-",
         ];
-        if AGENT.iter().any(|p| n.contains(p)) {
+        // an email is a person unless its local part itself reads as automation
+        // (`svc-deploy@corp.example`, `ci-bot@...`); a first name never makes it an agent
+        if let Some((local, _)) = n.split_once('@') {
+            return if SERVICE.iter().any(|p| has_token(local, p)) {
+                ActorKind::Service
+            } else {
+                ActorKind::Human
+            };
+        }
+        if AGENT.iter().any(|p| has_token(&n, p)) {
             ActorKind::Agent
-        } else if SERVICE.iter().any(|p| n.contains(p)) {
+        } else if SERVICE.iter().any(|p| has_token(&n, p)) {
             ActorKind::Service
-        } else if n.contains('@') {
-            ActorKind::Human
         } else {
             default
         }
     }
+}
+
+/// `pattern` occurs in `name` as a word: not glued to letters before it (unless it starts with a
+/// separator, like `-bot`) or after it (unless it ends with one, like `svc-`), so `sa-` is not
+/// found in `vanessa-cho` nor `ci-` in `marci-lopez`.
+fn has_token(name: &str, pattern: &str) -> bool {
+    let b = name.as_bytes();
+    let p = pattern.as_bytes();
+    let open_start = !p[0].is_ascii_alphanumeric();
+    let open_end = !p[p.len() - 1].is_ascii_alphanumeric();
+    name.match_indices(pattern).any(|(i, _)| {
+        let end = i + p.len();
+        (open_start || i == 0 || !b[i - 1].is_ascii_alphabetic())
+            && (open_end || end == b.len() || !b[end].is_ascii_alphabetic())
+    })
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -595,6 +617,28 @@ mod tests {
         assert_eq!(parse_addr("[2001:db8::1]"), Some(v6));
         assert_eq!(parse_addr("gce-internal-ip"), None);
         assert_eq!(parse_addr("10.0.0.1:99999"), None);
+    }
+
+    #[test]
+    fn names_are_judged_by_whole_words() {
+        use ActorKind::*;
+        for (name, want) in [
+            ("vanessa-cho", Unknown),
+            ("marci-lopez", Unknown),
+            ("lisa-ng_corp", Unknown),
+            ("claude.martin@corp.example", Human),
+            ("svc-deploy@corp.example", Service),
+            ("svc-legacy-etl", Service),
+            ("deploy-bot", Service),
+            ("dependabot[bot]", Service),
+            ("payments-deployer", Service),
+            ("terraform2", Service),
+            ("release-agent", Agent),
+            ("claude-code", Agent),
+            ("alice@corp.example", Human),
+        ] {
+            assert_eq!(ActorKind::guess(name, Unknown), want, "{name}");
+        }
     }
 
     #[test]
