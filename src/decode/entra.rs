@@ -249,8 +249,13 @@ fn app_credential(s: &SignIn) -> Option<Credential> {
     let key = s.service_principal_credential_key_id.get();
     let thumb = s.service_principal_credential_thumbprint.get();
     let (id, kind, long_lived) = match s.client_credential_type.get() {
+        // the federated credential id names the trust configuration every job of a workflow
+        // shares, not a token: each exchange issues its own token
         Some("federatedIdentityCredential") => (
-            s.federated_credential_id.get().or(key)?,
+            s.unique_token_identifier
+                .get()
+                .or(s.federated_credential_id.get())
+                .or(key)?,
             CredentialKind::Token,
             false,
         ),

@@ -178,6 +178,18 @@ fn certificates_federated_tokens_and_managed_identities() {
     );
     assert_eq!(ev.actor.kind, ActorKind::Service);
 
+    // each exchange's own token, not the federation configuration every CI job shares
+    let rec = fixture_records()
+        .into_iter()
+        .find(|l| l.contains("\"id\":\"f2a3b4c5-d6e7-4f8a-9b0c-1d2e3f4a5b6c\""))
+        .unwrap()
+        .replace(
+            "\"uniqueTokenIdentifier\":\"\"",
+            "\"uniqueTokenIdentifier\":\"Z2hhLWpvYi00MTc\"",
+        );
+    let c = decode(&rec, origin()).unwrap().credential.unwrap();
+    assert_eq!(c.id, "Z2hhLWpvYi00MTc");
+
     let ev = fixture("e7f6a5b4-c3d2-4e1f-9a0b-8c7d6e5f4a3b");
     assert_eq!(ev.actor.vendor_type.as_deref(), Some("managedIdentity"));
     assert_eq!(ev.actor.kind, ActorKind::Service);
