@@ -26,45 +26,9 @@ use std::path::Path;
 // ---------------------------------------------------------------------------------------------
 // randomness and hashing
 
-/// xorshift64*: fast, deterministic, no dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(mix(seed).max(1))
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    /// uniform in [0, 1)
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    fn pick<'a, T>(&mut self, s: &'a [T]) -> &'a T {
-        &s[self.below(s.len() as u64) as usize]
-    }
-    /// an index by weight
-    fn weighted(&mut self, w: &[u32]) -> usize {
-        let total: u64 = w.iter().map(|&x| x as u64).sum();
-        let mut r = self.below(total);
-        for (i, &x) in w.iter().enumerate() {
-            if r < x as u64 {
-                return i;
-            }
-            r -= x as u64;
-        }
-        w.len() - 1
-    }
-}
+#[path = "../rng.rs"]
+mod rng;
+pub use rng::Rng;
 
 /// splitmix64's finaliser: a bijection on u64, so distinct inputs give distinct ids.
 fn mix(mut z: u64) -> u64 {
@@ -993,7 +957,7 @@ impl Human {
 
 /// The day's schedule of one person: segments of (UTC) activity and where from.
 fn schedule(uid: u64, style: Style, tz_min: i64, carol: bool) -> Vec<Seg> {
-    let mut r = Rng::new(uid);
+    let mut r = Rng::new(mix(uid));
     let work_start = 480 + r.below(120) as i64;
     let work_end = work_start + 480 + r.below(90) as i64;
     let lunch = 720 + r.below(60) as i64;
@@ -1064,7 +1028,7 @@ impl Org {
             );
             let carol = i == 0;
             let uid = h2(0xc0de_0001, i);
-            let mut r = Rng::new(uid);
+            let mut r = Rng::new(mix(uid));
             let team = if carol {
                 SRE_TEAM
             } else if r.chance(0.65) {
@@ -2411,7 +2375,7 @@ fn break_glass(out: &mut Out, rng: &mut Rng, org: &Org) {
 
 fn cloudtrail(dir: &Path, org: &Org, target: u64, seed: u64) -> io::Result<FormatCount> {
     let mut out = Out::create(dir, 0, h2(seed, 100))?;
-    let mut rng = Rng::new(h2(seed, 1));
+    let mut rng = Rng::new(mix(h2(seed, 1)));
     break_glass(&mut out, &mut rng, org);
     let (curve, p_human) = org.curve(0.25, true);
     day(&mut out, &mut rng, target, &curve, |out, rng, t| {
@@ -3437,7 +3401,7 @@ fn k8s_human(out: &mut Out, rng: &mut Rng, t: i64, h: &Human, seg: Seg) {
 
 fn kubernetes(dir: &Path, org: &Org, target: u64, seed: u64) -> io::Result<FormatCount> {
     let mut out = Out::create(dir, 1, h2(seed, 200))?;
-    let mut rng = Rng::new(h2(seed, 2));
+    let mut rng = Rng::new(mix(h2(seed, 2)));
     let (curve, p_human) = org.curve(0.08, true);
     day(&mut out, &mut rng, target, &curve, |out, rng, t| {
         if rng.chance(p_human[hour_of(t)]) {
@@ -3680,7 +3644,7 @@ fn gh_service(out: &mut Out, rng: &mut Rng, t: i64, org: &Org) {
 
 fn github(dir: &Path, org: &Org, target: u64, seed: u64) -> io::Result<FormatCount> {
     let mut out = Out::create(dir, 2, h2(seed, 300))?;
-    let mut rng = Rng::new(h2(seed, 3));
+    let mut rng = Rng::new(mix(h2(seed, 3)));
     let (curve, p_human) = org.curve(0.5, true);
     day(&mut out, &mut rng, target, &curve, |out, rng, t| {
         if rng.chance(p_human[hour_of(t)]) {
@@ -4172,7 +4136,7 @@ fn first_segments(org: &Org) -> Vec<(&Human, Seg)> {
 
 fn okta(dir: &Path, org: &Org, target: u64, seed: u64) -> io::Result<FormatCount> {
     let mut out = Out::create(dir, 3, h2(seed, 400))?;
-    let mut rng = Rng::new(h2(seed, 4));
+    let mut rng = Rng::new(mix(h2(seed, 4)));
     // sign-ins take at most 40% of the file (all of them from about 10,000 records on)
     let logins = first_segments(org);
     let share = (target as f64 * 0.4 / (logins.len() as f64 * 4.2)).min(1.0);
@@ -4772,7 +4736,7 @@ fn vault_login(out: &mut Out, rng: &mut Rng, h: &Human, seg: &Seg) {
 
 fn vault(dir: &Path, org: &Org, target: u64, seed: u64) -> io::Result<FormatCount> {
     let mut out = Out::create(dir, 4, h2(seed, 500))?;
-    let mut rng = Rng::new(h2(seed, 5));
+    let mut rng = Rng::new(mix(h2(seed, 5)));
     // people sign in with OIDC when they start on something; at most 15% of the file
     let mut segs = Vec::new();
     for h in org.humans.iter().filter(|h| h.eng) {
@@ -5178,7 +5142,7 @@ fn gcp_service(out: &mut Out, rng: &mut Rng, t: i64) {
 
 fn gcp(dir: &Path, org: &Org, target: u64, seed: u64) -> io::Result<FormatCount> {
     let mut out = Out::create(dir, 5, h2(seed, 600))?;
-    let mut rng = Rng::new(h2(seed, 6));
+    let mut rng = Rng::new(mix(h2(seed, 6)));
     let (curve, p_human) = org.curve(0.3, true);
     day(&mut out, &mut rng, target, &curve, |out, rng, t| {
         if rng.chance(p_human[hour_of(t)]) {
@@ -5529,7 +5493,7 @@ fn entra_app(out: &mut Out, rng: &mut Rng, t: i64) {
 
 fn entra(dir: &Path, org: &Org, target: u64, seed: u64) -> io::Result<FormatCount> {
     let mut out = Out::create(dir, 6, h2(seed, 700))?;
-    let mut rng = Rng::new(h2(seed, 7));
+    let mut rng = Rng::new(mix(h2(seed, 7)));
     // the first interactive sign-in of each person's day; at most 30% of the file
     let logins = first_segments(org);
     let share = (target as f64 * 0.3 / (logins.len() as f64 * 1.06)).min(1.0);
@@ -5830,7 +5794,7 @@ fn ocsf_service(out: &mut Out, rng: &mut Rng, t: i64) {
 
 fn ocsf(dir: &Path, org: &Org, target: u64, seed: u64) -> io::Result<FormatCount> {
     let mut out = Out::create(dir, 7, h2(seed, 800))?;
-    let mut rng = Rng::new(h2(seed, 8));
+    let mut rng = Rng::new(mix(h2(seed, 8)));
     let (curve, p_human) = org.curve(0.4, false);
     day(&mut out, &mut rng, target, &curve, |out, rng, t| {
         if rng.chance(p_human[hour_of(t)]) {

@@ -4,23 +4,9 @@
 
 use std::fmt::Write;
 
-/// xorshift64*: fast, deterministic, no dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+#[path = "../rng.rs"]
+mod rng;
+pub use rng::Rng;
 
 const ACTIONS: &[(&str, &str, bool)] = &[
     ("DescribeInstances", "ec2.amazonaws.com", true),
