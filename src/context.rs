@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Millis, Origin, Str};
 
 /// An approval: `principal` may act under `scope` between `valid_from` and `valid_until`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     pub id: Str,
     pub scope: Str,
@@ -19,7 +19,8 @@ pub struct Approval {
     pub valid_until: Millis,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Str>,
-    #[serde(skip)]
+    /// not printed in findings (state snapshots save it beside the approval)
+    #[serde(skip, default = "Origin::unknown")]
     pub origin: Origin,
 }
 
@@ -45,6 +46,13 @@ impl ApprovalStore {
 
     pub fn len(&self) -> usize {
         self.count
+    }
+
+    /// Every approval held, in a stable order (for state snapshots).
+    pub fn all(&self) -> Vec<&Approval> {
+        let mut v: Vec<&Approval> = self.by_principal.values().flatten().collect();
+        v.sort_by(|a, b| (&a.principal, &a.id, &a.scope).cmp(&(&b.principal, &b.id, &b.scope)));
+        v
     }
 
     pub fn is_empty(&self) -> bool {

@@ -10,13 +10,16 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
 use crate::alerts::context::context_of;
 use crate::alerts::finding::Finding;
 use crate::context::{Approval, ApprovalStore};
 use crate::detect::keyed::FastMap;
 use crate::detect::spec::{Detector, Kind};
 use crate::detect::{Candidate, Ctx, Running, StateSize};
-use crate::event::{Event, Millis, Str};
+use crate::event::{Event, Millis, Origin, Str};
 use crate::inventory::Inventory;
 use crate::time::{HOUR, MINUTE};
 
@@ -52,7 +55,7 @@ impl Ord for Pending {
 }
 
 /// Counters the engine keeps (the replay summary and the metrics read them).
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngineStats {
     pub events: u64,
     pub late: u64,
@@ -70,8 +73,13 @@ pub struct Engine {
     approvals: ApprovalStore,
     inventory: Arc<Inventory>,
     lateness: Millis,
+    /// how far behind the newest event time events are held to be put in order (at most
+    /// `lateness`); replay holds for the whole lateness, the live daemon less for low latency
+    hold: Millis,
     buffer: BinaryHeap<Pending>,
     max_seen: Millis,
+    /// events up to here have gone to the detectors
+    released: Millis,
     watermark: Millis,
     seq: u64,
     /// (detector index, key) -> end time of the last finding raised
@@ -90,8 +98,10 @@ impl Engine {
             approvals: ApprovalStore::default(),
             inventory: Arc::default(),
             lateness: lateness.max(0),
+            hold: lateness.max(0),
             buffer: BinaryHeap::new(),
             max_seen: Millis::MIN,
+            released: Millis::MIN,
             watermark: Millis::MIN,
             seq: 0,
             last_raised: FastMap::default(),
@@ -107,6 +117,20 @@ impl Engine {
     pub fn with_inventory(mut self, inventory: Arc<Inventory>) -> Engine {
         self.inventory = inventory;
         self
+    }
+
+    /// Hold events only this long (event time) behind the newest before the detectors see them,
+    /// instead of the whole lateness. An event arriving after others newer than it by more than
+    /// `hold` (but within the lateness) goes to the detectors at once, out of order; every kind
+    /// places such events itself. Findings come sooner; their order may follow arrival order.
+    pub fn with_hold(mut self, hold: Millis) -> Engine {
+        self.hold = hold.clamp(0, self.lateness);
+        self
+    }
+
+    /// The newest event time seen (`Millis::MIN` before the first event).
+    pub fn max_seen(&self) -> Millis {
+        self.max_seen
     }
 
     /// The current watermark (`Millis::MIN` before the first event).
@@ -164,16 +188,38 @@ impl Engine {
             return;
         }
         self.max_seen = self.max_seen.max(ev.time);
-        self.seq += 1;
-        self.buffer.push(Pending {
-            time: ev.time,
-            seq: self.seq,
-            ev,
-        });
+        if ev.time <= self.released {
+            self.dispatch(ev, out);
+        } else {
+            self.seq += 1;
+            self.buffer.push(Pending {
+                time: ev.time,
+                seq: self.seq,
+                ev,
+            });
+        }
+        self.release(self.max_seen.saturating_sub(self.hold), out);
         let wm = self.max_seen.saturating_sub(self.lateness);
         if wm > self.watermark {
             self.advance(wm, out);
         }
+    }
+
+    /// The source has been quiet: release every held event and move the watermark to `wm` (the
+    /// caller's estimate of event time now, minus the lateness), so pending absence checks and
+    /// sessions are decided without waiting for the next event.
+    pub fn advance_idle(&mut self, wm: Millis, out: &mut Vec<Finding>) {
+        self.release(self.max_seen, out);
+        self.advance(wm, out);
+    }
+
+    /// Send held events up to `upto` to the detectors, oldest first.
+    fn release(&mut self, upto: Millis, out: &mut Vec<Finding>) {
+        while self.buffer.peek().is_some_and(|p| p.time <= upto) {
+            let p = self.buffer.pop().expect("peeked");
+            self.dispatch(p.ev, out);
+        }
+        self.released = self.released.max(upto);
     }
 
     /// End of input: release everything and decide every pending absence.
@@ -186,10 +232,7 @@ impl Engine {
         if wm <= self.watermark {
             return;
         }
-        while self.buffer.peek().is_some_and(|p| p.time <= wm) {
-            let p = self.buffer.pop().expect("peeked");
-            self.dispatch(p.ev, out);
-        }
+        self.release(wm, out);
         self.watermark = wm;
         let ctx = Ctx {
             approvals: &self.approvals,
@@ -270,6 +313,9 @@ impl Raise<'_> {
         out.push(Finding::new(spec, c, context));
     }
 }
+
+mod snapshot;
+pub use snapshot::{Restored, Snapshot};
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use compact_str::CompactString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Inline-when-short string used for every event field.
 pub type Str = CompactString;
@@ -79,6 +79,26 @@ impl Format {
     }
 }
 
+/// Snapshots name formats by their names; a mapped format's id is interned (the set of mapping
+/// ids is small and fixed by the operator's mapping file).
+impl<'de> Deserialize<'de> for Format {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(Format::parse(&name).unwrap_or_else(|| Format::Mapped(intern(name))))
+    }
+}
+
+fn intern(name: String) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -86,7 +106,7 @@ impl fmt::Display for Format {
 }
 
 /// Where a record came from, precise enough to find it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Origin {
     /// `line` is 1-based; `offset` is the byte offset of the record in the (decompressed) stream.
@@ -104,6 +124,16 @@ pub enum Origin {
     Inline { test: Arc<str>, index: u64 },
 }
 
+impl Origin {
+    /// For a record whose origin was not kept.
+    pub fn unknown() -> Origin {
+        Origin::Inline {
+            test: Arc::from("unknown"),
+            index: 0,
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -118,7 +148,7 @@ impl fmt::Display for Origin {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     Human,
@@ -201,7 +231,7 @@ fn has_token(name: &str, pattern: &str) -> bool {
     })
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Actor {
     /// stable identifier: an ARN, a user id, `system:serviceaccount:ns:name`, ...
     pub id: Str,
@@ -218,7 +248,7 @@ pub struct Actor {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor_type: Option<Str>,
     /// groups, policies or roles the request ran with (Kubernetes groups, Vault policies)
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Str>,
     /// the identity that acted as this one: the Kubernetes user that impersonated it, the
     /// principal first in a GCP service-account delegation chain
@@ -226,7 +256,7 @@ pub struct Actor {
     pub impersonator: Option<Str>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     LongTermKey,
@@ -289,7 +319,7 @@ impl CredentialKind {
 
 /// The credential an event was authenticated with. `id` is an identifier (access key id, token
 /// hash, accessor), never secret material.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Credential {
     pub id: Str,
     pub kind: CredentialKind,
@@ -324,7 +354,7 @@ impl Credential {
 
 /// Where the request came from. `raw` is always the value as logged; `ip` is set only when it
 /// parses as an address (`lambda.amazonaws.com`, `AWS Internal` and `08.1.250.216` do not).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Source {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
@@ -382,7 +412,7 @@ pub fn parse_addr(raw: &str) -> Option<IpAddr> {
     t.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Success,
@@ -401,7 +431,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Action {
     pub name: Str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -417,7 +447,7 @@ pub struct Action {
 }
 
 /// The role or identity taken on by an assume-role style action.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assumed {
     pub role: Str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -429,7 +459,7 @@ pub struct Assumed {
 }
 
 /// One normalised identity event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub time: Millis,
     pub format: Format,
@@ -449,7 +479,7 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assumed: Option<Assumed>,
     /// ticket / change / approval ids carried by the record itself
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tickets: Vec<Str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<Str>,
@@ -462,13 +492,14 @@ pub struct Event {
     /// complete record is the event
     #[serde(skip)]
     pub partial: bool,
-    /// what the inventory says about this event (see [`crate::enrich`])
-    #[serde(skip)]
+    /// what the inventory says about this event (see [`crate::enrich`]); kept in state
+    /// snapshots so a restored event is judged as it was when decoded
+    #[serde(default)]
     pub context: Context,
 }
 
 /// Why an identity counts as break-glass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakGlassWhy {
     /// listed under `break_glass.principals` in the inventory
@@ -493,7 +524,7 @@ impl BreakGlassWhy {
 }
 
 /// Problems of a declared exception at an event's time (bit set); empty means healthy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
 pub struct ExceptionHealth(pub u8);
 
 impl ExceptionHealth {
@@ -538,7 +569,7 @@ impl ExceptionHealth {
 }
 
 /// The inventory's view of an event, filled in by [`crate::enrich`] when it is decoded.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Context {
     /// id of the declared exception covering this event's credential or principal (a healthy
     /// one when several do)

@@ -165,24 +165,34 @@ pub struct Progress {
 
 /// The decoded contents of one piece.
 #[derive(Debug, Default)]
-struct Batch {
-    records: Vec<Record>,
-    errors: Vec<InputError>,
-    bytes: u64,
-    filtered: u64,
+pub struct Batch {
+    pub records: Vec<Record>,
+    pub errors: Vec<InputError>,
+    pub bytes: u64,
+    pub filtered: u64,
 }
 
-struct DecodeOptions {
-    format: Option<Format>,
-    inventory: Arc<Inventory>,
-    mappings: Arc<Mappings>,
-    since: Option<Millis>,
-    until: Option<Millis>,
-    max_line: usize,
+/// How records are decoded: the same for replay and the live daemon.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeOptions {
+    pub format: Option<Format>,
+    pub inventory: Arc<Inventory>,
+    pub mappings: Arc<Mappings>,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub max_line: usize,
 }
 
 impl DecodeOptions {
-    fn one(&self, dec: &mut Decoder, b: &mut Batch, bytes: &[u8], origin: Origin) {
+    /// A decoder for one stream (a file, a partition).
+    pub fn decoder(&self) -> Decoder {
+        Decoder::new(self.format)
+            .with_inventory(self.inventory.clone())
+            .with_mappings(self.mappings.clone())
+    }
+
+    /// Decode one line (a record, or a wrapper of records on one line) into `b`.
+    pub fn one(&self, dec: &mut Decoder, b: &mut Batch, bytes: &[u8], origin: Origin) {
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -237,7 +247,8 @@ impl DecodeOptions {
         }
     }
 
-    fn decode(&self, piece: Piece) -> Batch {
+    /// Decode a piece of a replay input.
+    pub fn decode(&self, piece: Piece) -> Batch {
         let mut b = Batch::default();
         match piece {
             Piece::Error(e) => b.errors.push(e),

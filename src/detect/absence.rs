@@ -14,6 +14,7 @@ use super::{Candidate, Ctx, StateSize};
 use crate::event::{Event, Millis, Str};
 use crate::time::format_rfc3339;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct AbsenceState {
     /// counterpart event times per key, time-ordered
     seen: Keyed<Times>,
@@ -22,7 +23,7 @@ pub struct AbsenceState {
     last_sweep: Millis,
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct Times(VecDeque<Millis>);
 
 impl LastSeen for Times {

@@ -13,6 +13,7 @@ use super::spec::{Detector, Kind};
 use super::{Candidate, StateSize};
 use crate::event::{Event, Millis, Str};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct CountState {
     keys: Keyed<KeyWindow>,
     last_sweep: Millis,
@@ -20,7 +21,7 @@ pub struct CountState {
     pub suppressed: u64,
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct KeyWindow {
     /// (time, counted value) of every event in the window, time-ordered
     times: VecDeque<(Millis, Option<Str>)>,

@@ -10,12 +10,13 @@ use super::{Candidate, StateSize};
 use crate::event::{Event, Millis};
 
 /// Periods already raised, per key (only with `repeat`).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct EachState {
     keys: Keyed<Fired>,
     last_sweep: Millis,
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct Fired {
     /// periods raised, ascending; a few recent ones are enough for late events
     periods: Vec<i64>,

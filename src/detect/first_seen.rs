@@ -11,12 +11,14 @@ use super::{Candidate, StateSize};
 use crate::event::{Event, Millis};
 use crate::time::{format_rfc3339, DAY};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct FirstSeenState {
     keys: Keyed<Seen>,
     /// the first event time this detector saw: the learning period starts here
     started: Option<Millis>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Seen {
     first: Millis,
     last: Millis,

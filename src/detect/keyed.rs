@@ -15,7 +15,7 @@ pub trait LastSeen {
     fn last_seen(&self) -> Millis;
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Keyed<V> {
     map: FastMap<Str, V>,
     max_keys: usize,
@@ -84,8 +84,9 @@ impl<V: LastSeen> Keyed<V> {
 
 /// Events waiting for a decision until the watermark passes their deadline, earliest deadline
 /// (then arrival) first, with a hard cap: when full, the earliest is dropped and counted.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DeadlineQueue {
+    #[serde(with = "pairs")]
     map: BTreeMap<(Millis, u64), (Str, Arc<Event>)>,
     cap: usize,
     seq: u64,
@@ -156,5 +157,31 @@ mod tests {
         k.retain(|s| s.0 > 10);
         assert_eq!(k.len(), 1);
         assert_eq!(k.evicted(), 1, "expiry is not eviction");
+    }
+}
+
+/// Serde for maps whose keys are not strings (tuples), which JSON objects cannot hold: written as
+/// a list of `[key, value]` pairs.
+pub mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<'a, M, K, V, S>(map: &'a M, s: S) -> Result<S::Ok, S::Error>
+    where
+        &'a M: IntoIterator<Item = (&'a K, &'a V)>,
+        K: Serialize + 'a,
+        V: Serialize + 'a,
+        S: Serializer,
+    {
+        s.collect_seq(map)
+    }
+
+    pub fn deserialize<'de, M, K, V, D>(d: D) -> Result<M, D::Error>
+    where
+        M: FromIterator<(K, V)>,
+        K: Deserialize<'de>,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }

@@ -56,6 +56,7 @@ pub struct StateSize {
     pub evicted: u64,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 enum State {
     Single,
     Each(each::EachState),
@@ -115,6 +116,18 @@ impl Running {
             State::Count(s) => s.on_watermark(spec, wm),
             State::Absence(s) => s.on_watermark(spec, wm, ctx, out),
         }
+    }
+
+    /// The detector's state, for a snapshot.
+    pub fn save(&self) -> serde_json::Result<Box<serde_json::value::RawValue>> {
+        serde_json::value::to_raw_value(&self.state)
+    }
+
+    /// Put back state saved by [`Running::save`] from a detector with the same
+    /// [`Detector::state_fingerprint`].
+    pub fn load(&mut self, saved: &serde_json::value::RawValue) -> serde_json::Result<()> {
+        self.state = serde_json::from_str(saved.get())?;
+        Ok(())
     }
 
     pub fn size(&self) -> StateSize {

@@ -13,6 +13,7 @@ use super::{Candidate, Ctx, StateSize};
 use crate::event::{Event, Millis};
 use crate::time::{format_rfc3339, HOUR};
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct SessionState {
     sessions: Keyed<Session>,
     /// events waiting for their decision
@@ -20,6 +21,7 @@ pub struct SessionState {
     last_sweep: Millis,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Session {
     first: Arc<Event>,
     last: Millis,

@@ -201,6 +201,19 @@ pub struct Detector {
     pub file: String,
 }
 
+impl Detector {
+    /// Identifies what the detector's state means: its selection, exception, kind and
+    /// suppression, not its title, description or tests. A reload keeps the state of a detector
+    /// whose fingerprint is unchanged and starts a changed one afresh.
+    pub fn state_fingerprint(&self) -> u64 {
+        let shape = format!(
+            "{:?}|{:?}|{:?}|{}|{}",
+            self.selection, self.except, self.kind, self.suppress, self.max_evidence
+        );
+        xxhash_rust::xxh3::xxh3_64(shape.as_bytes())
+    }
+}
+
 /// A detector's `match` (all of) and `any_of` (at least one block).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
