@@ -17,6 +17,7 @@
 //! - [`replay`]: the replay job: sources through decode and engine to findings and a summary
 
 pub mod alerts;
+pub mod config;
 pub mod context;
 pub mod decode;
 pub mod detect;
