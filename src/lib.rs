@@ -19,6 +19,7 @@
 pub mod alerts;
 pub mod config;
 pub mod context;
+pub mod daemon;
 pub mod decode;
 pub mod detect;
 pub mod engine;

@@ -1,0 +1,401 @@
+//! A Kafka source: one consumer in a consumer group, one engine (shard) per assigned partition.
+//!
+//! At-least-once with exactly-once findings:
+//! - auto-commit is off; after a partition's records are processed and its shard checkpointed
+//!   (state + next offset, atomically), that offset is committed. A failed record is reported
+//!   and skipped, never committed past unprocessed.
+//! - revoke: the partition's shard emits, checkpoints and commits synchronously, then is dropped.
+//! - assign: the partition's shard is restored from the state directory when its snapshot is at
+//!   or past the group's committed offset (same instance, or instances sharing the state
+//!   directory), and reading starts at the snapshot's offset; otherwise the shard starts empty
+//!   at the committed offset.
+//!
+//! Correlation state is per partition, so the topic must be keyed by what detectors group by
+//! (credential or principal): see the README.
+//!
+//! Watermarks: each partition's engine has its own. The source's watermark is the minimum over
+//! active partitions; a partition with no records for `idle_timeout` is left out of it and its
+//! engine is moved up to it, so its pending checks are decided.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::shard::Shard;
+use super::Shared;
+use crate::config::{KafkaSource, Source};
+use crate::decode::{DecodeError, Decoder, InputError, Reason};
+use crate::event::{Millis, Origin};
+use crate::replay::{Batch, DecodeOptions};
+
+const POLL: Duration = Duration::from_millis(100);
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One assigned partition.
+struct Part {
+    shard: Shard,
+    /// the next offset to read: everything before it is processed
+    next: i64,
+    decoder: Decoder,
+    generation: u64,
+}
+
+/// Everything the consumer loop and the rebalance callbacks share.
+struct State {
+    shared: Arc<Shared>,
+    source: String,
+    parts: BTreeMap<(String, i32), Part>,
+    dec_opts: DecodeOptions,
+    /// the detector generation `dec_opts` was made from
+    generation: u64,
+    /// set when a rebalance callback could not do its job (reported by the loop)
+    fatal: Option<String>,
+}
+
+struct Ctx {
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ClientContext for Ctx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {log_message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {log_message}"),
+            _ => tracing::debug!(target: "librdkafka", "{fac}: {log_message}"),
+        }
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = consumer.rebalance_protocol() == RebalanceProtocol::Cooperative;
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.assign(consumer, tpl);
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = r {
+                    lock(&self.state).fatal = Some(format!("assign failed: {e}"));
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoke(consumer, tpl);
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = r {
+                    tracing::error!("unassign failed: {e}");
+                }
+            }
+            other => {
+                tracing::error!("rebalance error: {other:?}");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+impl Ctx {
+    /// Restore each new partition's shard and start reading where its state ends.
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let mut st = lock(&self.state);
+        let committed = consumer
+            .committed_offsets(tpl.clone(), COMMIT_TIMEOUT)
+            .unwrap_or_else(|e| {
+                tracing::warn!("cannot fetch committed offsets ({e}); trusting local state");
+                TopicPartitionList::new()
+            });
+        let wanted: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        for (topic, partition) in wanted {
+            let committed_at = committed
+                .find_partition(&topic, partition)
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            match st.open_part(&topic, partition, committed_at) {
+                Ok(Some(start)) => {
+                    if let Err(e) = tpl.set_partition_offset(&topic, partition, Offset::Offset(start)) {
+                        tracing::error!("cannot start {topic}[{partition}] at {start}: {e}");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => st.fatal = Some(format!("{topic}[{partition}]: state: {e}")),
+            }
+        }
+        st.shared.counters.assigned.fetch_add(tpl.count() as u64, Ordering::Relaxed);
+        tracing::warn!(
+            source = %st.source,
+            partitions = %describe(tpl),
+            "partitions assigned"
+        );
+    }
+
+    /// Finish each revoked partition: emit, checkpoint, commit, forget.
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let mut st = lock(&self.state);
+        let mut commit = TopicPartitionList::new();
+        for e in tpl.elements() {
+            let key = (e.topic().to_string(), e.partition());
+            let Some(mut part) = st.parts.remove(&key) else {
+                continue;
+            };
+            if let Err(err) = part.shard.checkpoint(&part.next) {
+                // not committed: the next owner re-reads from the last commit
+                tracing::error!("{}[{}]: checkpoint at revoke failed: {err}", key.0, key.1);
+                continue;
+            }
+            let _ = commit.add_partition_offset(&key.0, key.1, Offset::Offset(part.next));
+        }
+        if commit.count() > 0 {
+            if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
+                tracing::error!("commit at revoke failed: {e}");
+            }
+        }
+        st.shared.counters.revoked.fetch_add(tpl.count() as u64, Ordering::Relaxed);
+        tracing::warn!(source = %st.source, partitions = %describe(tpl), "partitions revoked");
+    }
+}
+
+impl State {
+    /// Open a partition's shard; returns the offset to start at when its snapshot is used.
+    fn open_part(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        committed: Option<i64>,
+    ) -> std::io::Result<Option<i64>> {
+        let dir = self.shared.state_dir(&self.source);
+        let name = format!("{topic}-{partition}");
+        let (mut shard, saved) = Shard::open::<i64>(&self.shared, &dir, &name)?;
+        let start = match (saved, committed) {
+            (Some(s), Some(c)) if s < c => {
+                // another instance went further without sharing its state: its findings are
+                // out, ours would repeat them; start afresh at the group's offset
+                tracing::warn!(
+                    "{name}: local state ends at offset {s}, the group committed {c}: starting this partition's state afresh"
+                );
+                let fresh = Shard::fresh(&self.shared, &dir, &name)?;
+                shard = fresh;
+                None
+            }
+            (Some(s), _) => Some(s),
+            (None, _) => None,
+        };
+        let next = start.or(committed).unwrap_or(-1);
+        let loaded = self.shared.loaded();
+        self.parts.insert(
+            (topic.to_string(), partition),
+            Part {
+                shard,
+                next,
+                decoder: self.dec_opts.decoder(),
+                generation: loaded.generation,
+            },
+        );
+        Ok(start)
+    }
+}
+
+fn describe(tpl: &TopicPartitionList) -> String {
+    tpl.elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn consumer(source: &Source, k: &KafkaSource, ctx: Ctx) -> KafkaResult<BaseConsumer<Ctx>> {
+    let mut cfg = ClientConfig::new();
+    cfg.set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("partition.assignment.strategy", "range,roundrobin")
+        .set("client.id", format!("bypassd-{}", source.name));
+    for (key, v) in &k.client {
+        cfg.set(key, v);
+    }
+    cfg.set("bootstrap.servers", &k.brokers)
+        .set("group.id", &k.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("fetch.message.max.bytes", k.max_message_bytes.to_string());
+    cfg.create_with_context(ctx)
+}
+
+pub fn run(shared: &Arc<Shared>, source: &Source, k: &KafkaSource) -> Result<(), String> {
+    let state = Arc::new(Mutex::new(State {
+        shared: shared.clone(),
+        source: source.name.clone(),
+        parts: BTreeMap::new(),
+        dec_opts: shared
+            .loaded()
+            .decode_options(source.format.as_deref(), k.max_message_bytes),
+        generation: shared.loaded().generation,
+        fatal: None,
+    }));
+    let consumer = consumer(source, k, Ctx {
+        state: state.clone(),
+    })
+    .map_err(|e| format!("kafka client: {e}"))?;
+    let topics: Vec<&str> = k.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| format!("subscribe {topics:?}: {e}"))?;
+    shared.set_ready(&source.name, true);
+    let result = consume(shared, source, k, &consumer, &state);
+    // finish every partition still held, whether stopping or failing
+    let mut st = lock(&state);
+    let mut commit = TopicPartitionList::new();
+    for ((topic, partition), part) in st.parts.iter_mut() {
+        match part.shard.checkpoint(&part.next) {
+            Ok(()) => {
+                let _ = commit.add_partition_offset(topic, *partition, Offset::Offset(part.next));
+            }
+            Err(e) => tracing::error!("{topic}[{partition}]: checkpoint at stop failed: {e}"),
+        }
+    }
+    st.parts.clear();
+    drop(st);
+    if commit.count() > 0 {
+        if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
+            tracing::error!("commit at stop failed: {e}");
+        }
+    }
+    consumer.unsubscribe();
+    tracing::info!(source = %source.name, "kafka source stopped");
+    result
+}
+
+fn consume(
+    shared: &Arc<Shared>,
+    source: &Source,
+    k: &KafkaSource,
+    consumer: &BaseConsumer<Ctx>,
+    state: &Mutex<State>,
+) -> Result<(), String> {
+    let mut batch = Batch::default();
+    let mut errors_shown = 0u64;
+    let idle = Duration::from_millis(shared.config.idle_timeout as u64);
+    while !shared.stopping() {
+        let polled = consumer.poll(POLL);
+        let mut st = lock(state);
+        if let Some(e) = st.fatal.take() {
+            return Err(e);
+        }
+        let loaded = shared.loaded();
+        if st.generation != loaded.generation {
+            st.generation = loaded.generation;
+            st.dec_opts = loaded.decode_options(source.format.as_deref(), k.max_message_bytes);
+        }
+        match polled {
+            Some(Ok(msg)) => {
+                let st = &mut *st;
+                let key = (msg.topic().to_string(), msg.partition());
+                if let Some(part) = st.parts.get_mut(&key) {
+                    if part.generation != loaded.generation {
+                        part.decoder = st.dec_opts.decoder();
+                        part.generation = loaded.generation;
+                    }
+                    let origin = Origin::Kafka {
+                        topic: Arc::from(msg.topic()),
+                        partition: msg.partition(),
+                        offset: msg.offset(),
+                    };
+                    match msg.payload() {
+                        Some(p) if p.len() > k.max_message_bytes => {
+                            batch.errors.push(InputError {
+                                origin,
+                                error: DecodeError::line_too_long(k.max_message_bytes),
+                            })
+                        }
+                        Some(p) if !p.iter().all(u8::is_ascii_whitespace) => {
+                            st.dec_opts.one(&mut part.decoder, &mut batch, p, origin)
+                        }
+                        _ => batch.errors.push(InputError {
+                            origin,
+                            error: DecodeError::new(Reason::MalformedJson, "empty message"),
+                        }),
+                    }
+                    for r in batch.records.drain(..) {
+                        part.shard.push(r);
+                    }
+                    part.next = msg.offset() + 1;
+                }
+            }
+            Some(Err(e)) => tracing::warn!(source = %source.name, "kafka: {e}"),
+            None => {}
+        }
+        for e in batch.errors.drain(..) {
+            shared.counters.input_errors.fetch_add(1, Ordering::Relaxed);
+            errors_shown += 1;
+            if errors_shown <= 1000 || errors_shown.is_power_of_two() {
+                tracing::warn!(source = %source.name, errors = errors_shown, "{e}");
+            }
+        }
+        let now = Instant::now();
+        // the source's watermark: the minimum over partitions that are not idle
+        let active_min: Option<Millis> = st
+            .parts
+            .values()
+            .filter(|p| p.shard.idle_for(now) < idle)
+            .map(|p| p.shard.engine.watermark())
+            .min();
+        let mut commit = TopicPartitionList::new();
+        for ((topic, partition), part) in st.parts.iter_mut() {
+            part.shard.tick(now);
+            if let Some(wm) = active_min {
+                if part.shard.idle_for(now) >= idle && wm > Millis::MIN {
+                    part.shard.advance_idle(wm);
+                }
+            }
+            part.shard.emit().map_err(|e| format!("sink: {e}"))?;
+            if part.shard.checkpoint_due(now) {
+                part.shard
+                    .checkpoint(&part.next)
+                    .map_err(|e| format!("{topic}[{partition}]: checkpoint: {e}"))?;
+                if part.next >= 0 {
+                    let _ = commit.add_partition_offset(topic, *partition, Offset::Offset(part.next));
+                }
+            }
+        }
+        if let Some(wm) = active_min {
+            shared.counters.watermark.store(wm, Ordering::Relaxed);
+        }
+        drop(st);
+        if commit.count() > 0 {
+            if let Err(e) = consumer.commit(&commit, CommitMode::Async) {
+                tracing::warn!(source = %source.name, "commit: {e}");
+            }
+        }
+    }
+    Ok(())
+}
