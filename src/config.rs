@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::event::Millis;
+pub use crate::sources::tail::StartAt;
 use crate::time::{parse_duration, SECOND};
 
 /// Everything `bypassd run` needs.
@@ -98,15 +99,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// Where reading starts in files that exist when the daemon first starts (no checkpoint yet);
-/// files that appear later are always read from their beginning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StartAt {
-    Beginning,
-    End,
-}
 
 // ---- the file as written --------------------------------------------------------------------
 

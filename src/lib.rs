@@ -13,7 +13,7 @@
 //! - [`detect`]: declarative detector specs, their kinds and state
 //! - [`engine`]: reorder buffer, watermark, dispatch and suppression
 //! - [`alerts`]: the OCSF Detection Finding
-//! - [`sources`]: reading inputs (replay of files, directories, globs, stdin, gzip)
+//! - [`sources`]: reading inputs (replay of files, directories, globs, stdin, gzip; live tail)
 //! - [`replay`]: the replay job: sources through decode and engine to findings and a summary
 
 pub mod alerts;

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use super::shard::Shard;
 use super::Shared;
-use crate::config::{FileSource, Source, StartAt as ConfigStartAt};
+use crate::config::{FileSource, Source};
 use crate::decode::{DecodeError, InputError};
 use crate::event::Origin;
 use crate::replay::Batch;
-use crate::sources::tail::{Item, Position, StartAt, TailOptions, Tailer};
+use crate::sources::tail::{Item, Position, TailOptions, Tailer};
 
 /// How long one poll waits for new data: also how quickly a stop or a reload is noticed.
 const POLL: Duration = Duration::from_millis(100);
@@ -23,10 +23,7 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
     let restored = positions.unwrap_or_default();
     let opts = TailOptions {
         patterns: f.paths.clone(),
-        start_at: match f.start_at {
-            ConfigStartAt::Beginning => StartAt::Beginning,
-            ConfigStartAt::End => StartAt::End,
-        },
+        start_at: f.start_at,
         rescan: Duration::from_millis(f.rescan as u64),
         max_line: f.max_line_bytes,
         fingerprint_bytes: 1024,

@@ -51,7 +51,6 @@ pub struct ShardStats {
 pub struct Shard {
     pub name: String,
     state_path: PathBuf,
-    journal_path: PathBuf,
     journal: File,
     emitted: HashSet<String>,
     pub engine: Engine,
@@ -122,7 +121,6 @@ impl Shard {
             Shard {
                 name: name.to_string(),
                 state_path,
-                journal_path,
                 journal,
                 emitted,
                 engine,
