@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use bypassd::config::Config;
 use bypassd::decode::mapping::Mappings;
 use bypassd::detect::{load, selftest};
 use bypassd::event::{Format, Millis};
@@ -38,8 +39,17 @@ struct Cli {
 enum Command {
     /// Replay historical logs (files, directories, globs, `-` for stdin; gzip or not) through the detectors
     Replay(ReplayArgs),
-    /// Validate detectors and run their inline tests
+    /// Validate detectors and run their inline tests; with --config, the daemon's whole configuration
     Check(CheckArgs),
+    /// Run the live daemon: tail files and consume Kafka topics as configured
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The daemon configuration (TOML; see deploy/bypassd.toml)
+    #[arg(long, short, value_name = "FILE")]
+    config: PathBuf,
 }
 
 #[derive(Args)]
@@ -90,6 +100,9 @@ struct ReplayArgs {
 
 #[derive(Args)]
 struct CheckArgs {
+    /// Validate this daemon configuration, and the detectors, inventory and mappings it names
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Detector directory (default: the built-in set)
     #[arg(long, value_name = "DIR")]
     detectors: Option<PathBuf>,
@@ -153,6 +166,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => replay_cmd(args),
         Command::Check(args) => check_cmd(args),
+        Command::Run(args) => run_cmd(args),
     };
     match result {
         Ok(code) => code,
@@ -276,8 +290,31 @@ fn progress_bar(p: &Progress, total: Option<u64>, stop: &AtomicBool) {
     bar.finish_and_clear();
 }
 
-fn check_cmd(a: CheckArgs) -> anyhow::Result<ExitCode> {
+fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&a.config).map_err(|e| UsageError(e.to_string()))?;
+    match bypassd::daemon::run(config) {
+        Ok(true) => Ok(ExitCode::SUCCESS),
+        Ok(false) => Ok(ExitCode::from(1)),
+        Err(e) => Err(e),
+    }
+}
+
+fn check_cmd(mut a: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut out = io::stdout().lock();
+    if let Some(path) = &a.config {
+        let c = Config::load(path).map_err(|e| UsageError(e.to_string().trim_end().to_string()))?;
+        writeln!(
+            out,
+            "config {}: {} source(s), {} sink(s), state in {}",
+            path.display(),
+            c.sources.len(),
+            c.sinks.len(),
+            c.state_dir.display()
+        )?;
+        a.detectors = a.detectors.or(c.detectors);
+        a.inventory = a.inventory.or(c.inventory);
+        a.mappings = a.mappings.or(c.mappings);
+    }
     let loaded = load::load(a.detectors.as_deref());
     let inventory = load_inventory(a.inventory.as_deref());
     let mappings = load_mappings(a.mappings.as_deref());
