@@ -1,0 +1,197 @@
+//! Running the real `bypassd` binary as a daemon in tests: a config in a temporary directory,
+//! findings to a file sink, SIGTERM / SIGKILL, and waiting for findings by uid.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    pub child: Child,
+    pub findings: PathBuf,
+    pub log: PathBuf,
+}
+
+/// Write `config` (TOML; a `[[sinks]]` to `findings.jsonl` is appended) into `dir`.
+pub fn write_config(dir: &Path, name: &str, config: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let findings = dir.join(format!("{name}.findings.jsonl"));
+    let text = format!(
+        "{config}\n[[sinks]]\ntype = \"file\"\npath = \"{}\"\n",
+        findings.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+impl Daemon {
+    /// Start `bypassd run --config <dir>/<name>.toml` (written by [`write_config`]).
+    pub fn start(dir: &Path, name: &str) -> Daemon {
+        let config = dir.join(format!("{name}.toml"));
+        let log = dir.join(format!("{name}.log"));
+        let logfile = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_bypassd"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("BYPASSD_LOG", "info,librdkafka=warn")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(logfile)
+            .spawn()
+            .expect("start bypassd");
+        Daemon {
+            child,
+            findings: dir.join(format!("{name}.findings.jsonl")),
+            log,
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit code and how long the exit took.
+    pub fn stop(mut self) -> (Option<i32>, Duration) {
+        let t = Instant::now();
+        signal(&self.child, "TERM");
+        let status = wait_timeout(&mut self.child, Duration::from_secs(30));
+        (status, t.elapsed())
+    }
+
+    /// SIGKILL: no chance to flush or checkpoint.
+    pub fn kill9(mut self) {
+        signal(&self.child, "KILL");
+        let _ = self.child.wait();
+    }
+
+    pub fn signal(&self, sig: &str) {
+        signal(&self.child, sig);
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until `pred` holds for the findings written so far (or panic after `limit`).
+    pub fn wait_for(&self, limit: Duration, what: &str, pred: impl Fn(&[Finding]) -> bool) -> Vec<Finding> {
+        let t = Instant::now();
+        loop {
+            let f = read_findings(&self.findings);
+            if pred(&f) {
+                return f;
+            }
+            if t.elapsed() > limit {
+                panic!(
+                    "timed out waiting for {what}: {} findings so far\n--- daemon log ---\n{}",
+                    f.len(),
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            signal(&self.child, "KILL");
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status();
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Ok(Some(s)) = child.try_wait() {
+            return s.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// One finding as the tests look at it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    pub uid: String,
+    pub detector: String,
+    pub json: String,
+}
+
+pub fn read_findings(path: &Path) -> Vec<Finding> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        // a line being written is not complete yet
+        .filter(|l| l.ends_with('}'))
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            Some(Finding {
+                uid: v["finding_info"]["uid"].as_str()?.to_string(),
+                detector: v["finding_info"]["analytic"]["uid"]
+                    .as_str()
+                    .or(v["finding_info"]["analytic"]["name"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                json: l.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// uid -> how many times it was emitted.
+pub fn counts(findings: &[Finding]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for f in findings {
+        *m.entry(f.uid.clone()).or_default() += 1;
+    }
+    m
+}
+
+/// Append lines to a file (one write per call, like a logger).
+pub fn append(path: &Path, lines: &[String]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    let mut buf = String::new();
+    for l in lines {
+        buf.push_str(l);
+        buf.push('\n');
+    }
+    f.write_all(buf.as_bytes()).unwrap();
+}
+
+/// A CloudTrail record: `key` used by `user` from `ip` at minute `min` past 2026-03-02T04:00Z
+/// (seconds `sec`).
+pub fn cloudtrail(key: &str, user: &str, ip: &str, min: u32, sec: u32) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","eventTime":"2026-03-02T04:{min:02}:{sec:02}Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"{ip}","userAgent":"aws-cli/2.15","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/{user}","userName":"{user}","accessKeyId":"{key}"}},"requestParameters":{{"bucketName":"data"}},"eventID":"{key}-{min}-{sec}-{ip}"}}"#
+    )
+}
+
+/// Three records of one key from three networks within a few minutes: one
+/// credential-multi-network finding per key (and nothing else from the default detectors for
+/// an IAM user with a short-lived history).
+pub fn shared_key(n: usize, min: u32) -> Vec<String> {
+    let key = format!("AKIAEXAMPLE{n:06}");
+    let user = format!("svc-{n}");
+    vec![
+        cloudtrail(&key, &user, &format!("192.0.2.{}", n % 200 + 1), min, 0),
+        cloudtrail(&key, &user, &format!("198.51.100.{}", n % 200 + 1), min, 20),
+        cloudtrail(&key, &user, &format!("203.0.113.{}", n % 200 + 1), min, 40),
+    ]
+}
