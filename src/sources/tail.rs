@@ -561,7 +561,7 @@ impl Tailer {
             Start::Fresh if self.first && self.opts.start_at == StartAt::End && !c.gzip => {
                 (at_end(&c.file, c.size, self.opts.max_line), false)
             }
-            Start::Fresh | Start::Later => (Lines::default(), false),
+            Start::Fresh | Start::Later => (Lines::at(0, Some(0)), false),
         };
         let t = Tracked {
             path: c.path,
