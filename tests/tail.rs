@@ -433,6 +433,7 @@ fn positions_keep_rotated_files_on_disk_and_drop_files_gone_once_read() {
 
 #[test]
 fn notify_wakes_the_poll_for_appends_and_rotation() {
+    const N: u64 = 40_000;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     append(&log, "");
@@ -454,35 +455,47 @@ fn notify_wakes_the_poll_for_appends_and_rotation() {
     let (done_tx, done_rx) = mpsc::channel();
     let writer_log = log.clone();
     let writer = std::thread::spawn(move || {
-        for id in 0..2000 {
-            if id == 1000 {
+        let open = || {
+            OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&writer_log)
+        };
+        let mut f = open().unwrap();
+        for id in 0..N {
+            if id == N / 2 {
+                // rename rotation: the writer moves on to a new file of the same name
                 fs::rename(&writer_log, writer_log.with_extension("log.1")).unwrap();
+                f = open().unwrap();
             }
-            append(&writer_log, &line(id));
+            f.write_all(line(id).as_bytes()).unwrap();
         }
         done_tx.send(()).unwrap();
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut polls, deadline) = (0, Instant::now() + Duration::from_secs(60));
     while done_rx.try_recv().is_err() && Instant::now() < deadline {
+        let before = seen.len();
         poll(&mut tailer, Duration::from_millis(200), &mut seen);
+        polls += usize::from(seen.len() > before);
     }
     writer.join().unwrap();
     // the writer has finished: whatever is left is read by the next polls
     poll(&mut tailer, Duration::from_millis(200), &mut seen);
     poll(&mut tailer, Duration::from_millis(200), &mut seen);
+    eprintln!("{polls} polls delivered lines while the writer ran");
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(
         (seen.len(), unique.len()),
-        (2000, 2000),
+        (N as usize, N as usize),
         "every line exactly once"
     );
     let mut ids: Vec<u64> = seen.iter().map(|s| s[5..11].parse().unwrap()).collect();
     ids.sort();
-    assert_eq!(ids, (0..2000).collect::<Vec<_>>());
+    assert_eq!(ids, (0..N).collect::<Vec<_>>());
     // an append to an idle file wakes a long poll long before the 10 s rescan
     let before = seen.len();
     let start = Instant::now();
-    let appender = std::thread::spawn(move || append(&log, &line(2000)));
+    let appender = std::thread::spawn(move || append(&log, &line(N)));
     while seen.len() == before && start.elapsed() < Duration::from_secs(5) {
         poll(&mut tailer, Duration::from_secs(5), &mut seen);
     }
