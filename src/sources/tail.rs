@@ -147,11 +147,8 @@ struct Candidate {
 /// Where a candidate starts.
 enum Start {
     Fresh,
-    At {
-        offset: u64,
-        lines: Option<u64>,
-        done: bool,
-    },
+    /// at an offset, with the lines before it when known, or done (a gzip read whole)
+    At(u64, Option<u64>, bool),
     /// it looks like a copy still being written, or a copy of a file still being read: decide
     /// once that has settled
     Later,
@@ -438,11 +435,7 @@ impl Tailer {
         for c in candidates {
             match self.take_restored(&c) {
                 Some(p) => {
-                    let start = Start::At {
-                        offset: p.offset,
-                        lines: p.lines,
-                        done: p.done,
-                    };
+                    let start = Start::At(p.offset, p.lines, p.done);
                     self.track(c, start);
                 }
                 None => rest.push(c),
@@ -507,27 +500,15 @@ impl Tailer {
         tracing::debug!(path = %c.path, from = %k.path, offset = k.offset, "content read before");
         self.stats.recognised += 1;
         if beyond {
-            Start::At {
-                offset: c.size,
-                lines: None,
-                done: false,
-            }
+            Start::At(c.size, None, false)
         } else {
-            Start::At {
-                offset: k.offset,
-                lines: k.lines,
-                done: false,
-            }
+            Start::At(k.offset, k.lines, false)
         }
     }
 
     fn track(&mut self, c: Candidate, start: Start) {
         let (lines, done) = match start {
-            Start::At {
-                offset,
-                lines,
-                done,
-            } => (Lines::at(offset, lines), done && c.gzip),
+            Start::At(offset, lines, done) => (Lines::at(offset, lines), done && c.gzip),
             // old logs at the first start: plain files from their end, gzip not at all
             Start::Fresh if self.first && self.opts.start_at == StartAt::End => match c.gzip {
                 false => (at_end(&c.file, c.size, self.opts.max_line), false),
