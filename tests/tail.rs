@@ -106,9 +106,7 @@ fn append(path: &Path, text: &str) {
 }
 
 fn gzip(from: &Path, to: &Path) {
-    let mut gz = GzEncoder::new(File::create(to).unwrap(), flate2::Compression::fast());
-    gz.write_all(&fs::read(from).unwrap()).unwrap();
-    gz.finish().unwrap();
+    gzip_text(to, &fs::read_to_string(from).unwrap());
 }
 
 /// A line long enough for content recognition (64 bytes or more).
