@@ -147,11 +147,8 @@ struct Candidate {
 /// Where a candidate starts.
 enum Start {
     Fresh,
-    At {
-        offset: u64,
-        lines: Option<u64>,
-        done: bool,
-    },
+    /// at an offset, with the lines before it when known, or done (a gzip read whole)
+    At(u64, Option<u64>, bool),
     /// it looks like a copy still being written, or a copy of a file still being read: decide
     /// once that has settled
     Later,
@@ -174,6 +171,8 @@ pub struct Tailer {
     /// the first scan of a first start: `start_at` applies
     first: bool,
     stats: TailStats,
+    /// order in which files were first tracked
+    seq: u64,
     buf: Vec<u8>,
 }
 
@@ -199,6 +198,7 @@ impl Tailer {
             watch,
             next_rescan: Instant::now(),
             stats: TailStats::default(),
+            seq: 0,
             buf: vec![0; 64 << 10],
         };
         let mut queued = Vec::new();
@@ -324,16 +324,23 @@ impl Tailer {
             let label: Arc<str> = Arc::from(path.to_string_lossy());
             if let Some(c) = candidates.iter_mut().find(|c| c.id == id) {
                 c.path = label;
-            } else if let Some(t) = self.files.get_mut(&id) {
+                continue;
+            }
+            if let Some(t) = self.files.get_mut(&id) {
                 if t.path != label {
                     tracing::debug!(from = %t.path, to = %label, "file renamed");
                     self.stats.rotations += 1;
-                    t.path = label;
+                    t.path = label.clone();
                 }
-                if t.gzip && t.file.is_none() && t.gz_size != Some(meta.len()) {
-                    self.reopen_gzip(id, &path, out, &mut candidates);
+                // a gzip that changed since it was read: a failed read is retried, content read
+                // whole is another file under the same inode; both are identified again by
+                // content, so what was delivered is not delivered twice
+                if !(t.gzip && t.file.is_none() && t.gz_size != Some(meta.len())) {
+                    continue;
                 }
-            } else if let Some(c) = self.open(path, label, id, out) {
+                self.finish(id, out);
+            }
+            if let Some(c) = self.open(path, label, id, out) {
                 candidates.push(c);
             }
         }
@@ -343,6 +350,8 @@ impl Tailer {
     /// Every regular file the globs match now, by identity (the first path of each).
     fn expand(&mut self, out: &mut Out) -> BTreeMap<(u64, u64), (PathBuf, fs::Metadata)> {
         let mut found = BTreeMap::new();
+        // errors of paths that are gone need not be remembered
+        self.failed.retain(|p, _| p.symlink_metadata().is_ok());
         for pattern in &self.opts.patterns {
             let Ok(paths) = glob::glob(pattern) else {
                 continue; // checked in `new`
@@ -394,48 +403,6 @@ impl Tailer {
         self.retired.push(t.known());
     }
 
-    /// A gzip file whose size changed since it was read: retried if its reading failed,
-    /// identified again if it had been read whole (another file under the same inode).
-    fn reopen_gzip(
-        &mut self,
-        id: (u64, u64),
-        path: &PathBuf,
-        out: &mut Out,
-        to: &mut Vec<Candidate>,
-    ) {
-        let Some(t) = self.files.get_mut(&id) else {
-            return;
-        };
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) => {
-                return report(
-                    &mut self.failed,
-                    path.clone(),
-                    format!("cannot open: {e}"),
-                    out,
-                )
-            }
-        };
-        if !t.done {
-            t.file = Some(file);
-            return;
-        }
-        let Some(t) = self.files.remove(&id) else {
-            return;
-        };
-        self.retired.push(t.known());
-        match candidate(t.path.clone(), file, self.opts.fingerprint_bytes) {
-            Ok(c) => to.push(c),
-            Err(e) => report(
-                &mut self.failed,
-                path.clone(),
-                format!("cannot read: {e}"),
-                out,
-            ),
-        }
-    }
-
     /// Open a newly found file and take its first bytes; a failure is reported once per cause
     /// and retried at the next scan.
     fn open(
@@ -468,11 +435,7 @@ impl Tailer {
         for c in candidates {
             match self.take_restored(&c) {
                 Some(p) => {
-                    let start = Start::At {
-                        offset: p.offset,
-                        lines: p.lines,
-                        done: p.done,
-                    };
+                    let start = Start::At(p.offset, p.lines, p.done);
                     self.track(c, start);
                 }
                 None => rest.push(c),
@@ -537,31 +500,21 @@ impl Tailer {
         tracing::debug!(path = %c.path, from = %k.path, offset = k.offset, "content read before");
         self.stats.recognised += 1;
         if beyond {
-            Start::At {
-                offset: c.size,
-                lines: None,
-                done: false,
-            }
+            Start::At(c.size, None, false)
         } else {
-            Start::At {
-                offset: k.offset,
-                lines: k.lines,
-                done: false,
-            }
+            Start::At(k.offset, k.lines, false)
         }
     }
 
     fn track(&mut self, c: Candidate, start: Start) {
         let (lines, done) = match start {
-            Start::At {
-                offset,
-                lines,
-                done,
-            } => (Lines::at(offset, lines), done && c.gzip),
-            Start::Fresh if self.first && self.opts.start_at == StartAt::End && !c.gzip => {
-                (at_end(&c.file, c.size, self.opts.max_line), false)
-            }
-            Start::Fresh | Start::Later => (Lines::default(), false),
+            Start::At(offset, lines, done) => (Lines::at(offset, lines), done && c.gzip),
+            // old logs at the first start: plain files from their end, gzip not at all
+            Start::Fresh if self.first && self.opts.start_at == StartAt::End => match c.gzip {
+                false => (at_end(&c.file, c.size, self.opts.max_line), false),
+                true => (Lines::at(0, None), true),
+            },
+            Start::Fresh | Start::Later => (Lines::at(0, Some(0)), false),
         };
         let t = Tracked {
             path: c.path,
@@ -574,13 +527,18 @@ impl Tailer {
             // a gzip read whole before the restart is not read again while its size stays
             gz_size: done.then_some(c.size),
             error: None,
+            seq: self.seq,
         };
+        self.seq += 1;
         self.files.insert(c.id, t);
     }
 
     fn read_all(&mut self, out: &mut Out) {
         let (max_line, fp) = (self.opts.max_line, self.opts.fingerprint_bytes);
-        for t in self.files.values_mut() {
+        // the oldest tracked first: a file renamed by rotation before the one that replaced it
+        let mut files: Vec<&mut Tracked> = self.files.values_mut().collect();
+        files.sort_by_key(|t| t.seq);
+        for t in files {
             match (t.gzip, t.done) {
                 (false, _) => t.read_plain(&mut self.buf, max_line, fp, out),
                 (true, false) => t.read_gzip(&mut self.buf, max_line, out),

@@ -88,6 +88,8 @@ pub(super) struct Tracked {
     pub gz_size: Option<u64>,
     /// the last error reported, so a cause that persists is reported once
     pub error: Option<String>,
+    /// order of tracking, for reading older files first
+    pub seq: u64,
 }
 
 impl Tracked {
