@@ -44,7 +44,12 @@ mod chrono_like {
     pub struct Stamp(pub u64);
 
     pub fn now() -> Stamp {
-        Stamp(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+        Stamp(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+        )
     }
 
     impl fmt::Display for Stamp {
@@ -115,9 +120,11 @@ fn main() {
         for l in BufReader::new(stdout).lines() {
             let Ok(l) = l else { break };
             let at = Instant::now();
-            match l.split("probe-").nth(1).and_then(|r| {
-                r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-            }) {
+            match l
+                .split("probe-")
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            {
                 Some(n) => {
                     let _ = tx.send((n, at));
                 }
@@ -142,14 +149,26 @@ fn main() {
         for i in 0..per_ms {
             let k = (written + i) % 5000;
             let net = k % 250;
-            buf.push_str(&line(now, "GetObject", k, &format!("job-{k}"), &format!("10.{}.{}.7", net / 16, net % 16)));
+            buf.push_str(&line(
+                now,
+                "GetObject",
+                k,
+                &format!("job-{k}"),
+                &format!("10.{}.{}.7", net / 16, net % 16),
+            ));
             buf.push('\n');
         }
         written += per_ms;
         let probe = tick % 10 == 0;
         if probe {
             let n = appended.len();
-            buf.push_str(&line(now, "LatencyProbe", 900_000 + n, &format!("probe-{n}"), "192.0.2.9"));
+            buf.push_str(&line(
+                now,
+                "LatencyProbe",
+                900_000 + n,
+                &format!("probe-{n}"),
+                "192.0.2.9",
+            ));
             buf.push('\n');
         }
         f.write_all(buf.as_bytes()).unwrap();
@@ -164,7 +183,10 @@ fn main() {
     }
     let took = start.elapsed();
     std::thread::sleep(Duration::from_secs(2));
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
     let other = reader.join().unwrap();
 

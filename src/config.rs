@@ -167,7 +167,8 @@ impl Config {
             file: path.to_path_buf(),
             errors,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(vec![format!("cannot read: {e}")]))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| fail(vec![format!("cannot read: {e}")]))?;
         Config::parse(&text, path).map_err(fail)
     }
 
@@ -235,7 +236,10 @@ impl Config {
         let state_dir = match &daemon.state_dir {
             Some(d) => resolve(d),
             None => {
-                errors.push("daemon.state_dir is required (checkpoints and detector state live there)".into());
+                errors.push(
+                    "daemon.state_dir is required (checkpoints and detector state live there)"
+                        .into(),
+                );
                 PathBuf::new()
             }
         };
@@ -243,12 +247,15 @@ impl Config {
         let metrics = metrics.and_then(|m| match m.listen.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(e) => {
-                errors.push(format!("metrics.listen: {:?} is not host:port ({e})", m.listen));
+                errors.push(format!(
+                    "metrics.listen: {:?} is not host:port ({e})",
+                    m.listen
+                ));
                 None
             }
         });
 
-        let sources = check_sources(sources, &mut errors);
+        let sources = check_sources(sources, &base, &mut errors);
         if sources.is_empty() && table.contains_key("sources") {
             // the list was present but every entry was wrong: already reported
         } else if sources.is_empty() {
@@ -290,7 +297,11 @@ impl Config {
 }
 
 /// One `[section]`, reporting its error (with the section name) and carrying on.
-fn section<T: DeserializeOwned>(table: &toml::Table, key: &str, errors: &mut Vec<String>) -> Option<T> {
+fn section<T: DeserializeOwned>(
+    table: &toml::Table,
+    key: &str,
+    errors: &mut Vec<String>,
+) -> Option<T> {
     let v = table.get(key)?;
     match v.clone().try_into() {
         Ok(t) => Some(t),
@@ -329,7 +340,7 @@ fn one_line(e: &toml::de::Error) -> String {
     e.message().trim().replace('\n', " ")
 }
 
-fn check_sources(sources: Vec<SourceFile>, errors: &mut Vec<String>) -> Vec<Source> {
+fn check_sources(sources: Vec<SourceFile>, base: &Path, errors: &mut Vec<String>) -> Vec<Source> {
     let mut names = BTreeMap::new();
     let mut out = Vec::new();
     for (i, s) in sources.into_iter().enumerate() {
@@ -362,6 +373,14 @@ fn check_sources(sources: Vec<SourceFile>, errors: &mut Vec<String>) -> Vec<Sour
                         SECOND
                     }
                 };
+                // relative globs are relative to the config file, like every other path in it
+                let paths = paths
+                    .into_iter()
+                    .map(|p| match Path::new(&p).is_absolute() {
+                        true => p,
+                        false => base.join(&p).to_string_lossy().into_owned(),
+                    })
+                    .collect();
                 let kind = SourceKind::File(FileSource {
                     paths,
                     start_at: start_at.unwrap_or(StartAt::End),
@@ -398,7 +417,13 @@ fn check_sources(sources: Vec<SourceFile>, errors: &mut Vec<String>) -> Vec<Sour
                             continue;
                         }
                     };
-                    if matches!(k.as_str(), "group.id" | "bootstrap.servers" | "enable.auto.commit" | "enable.auto.offset.store") {
+                    if matches!(
+                        k.as_str(),
+                        "group.id"
+                            | "bootstrap.servers"
+                            | "enable.auto.commit"
+                            | "enable.auto.offset.store"
+                    ) {
                         errors.push(format!(
                             "source {name}: client.{k} is set by bypassd (use group_id / brokers; offsets are committed after processing)"
                         ));
@@ -416,7 +441,11 @@ fn check_sources(sources: Vec<SourceFile>, errors: &mut Vec<String>) -> Vec<Sour
                 (name, format, kind)
             }
         };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             errors.push(format!(
                 "[[sources]] #{}: name {name:?} must be non-empty letters, digits, - _ . (it names the state files)",
                 i + 1

@@ -155,14 +155,20 @@ fn resolve_format(s: &str, mappings: &Mappings) -> Result<Format, UsageError> {
 struct UsageError(String);
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // the daemon reports its life (start, rebalances, reloads, stop) at info; commands only warn
+    let default_level = match cli.command {
+        Command::Run(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BYPASSD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => replay_cmd(args),
         Command::Check(args) => check_cmd(args),

@@ -43,7 +43,11 @@ fn replay_uids(files: &[&Path]) -> BTreeSet<String> {
         .args(files)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -57,7 +61,10 @@ fn replay_uids(files: &[&Path]) -> BTreeSet<String> {
 fn once_each(findings: &[Finding]) -> BTreeSet<String> {
     let c = counts(findings);
     let twice: Vec<_> = c.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "findings emitted more than once: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "findings emitted more than once: {twice:?}"
+    );
     c.into_keys().collect()
 }
 
@@ -114,7 +121,9 @@ fn rotations_while_running_lose_nothing_and_repeat_nothing() {
     std::fs::create_dir(d.join("logs")).unwrap();
     config(d, "r", "");
     let log = d.join("logs/app.log");
-    let all_lines: Vec<String> = (0..40).flat_map(|n| shared_key(n, (n / 4) as u32)).collect();
+    let all_lines: Vec<String> = (0..40)
+        .flat_map(|n| shared_key(n, (n / 4) as u32))
+        .collect();
     let mut written = Vec::new();
     let daemon = Daemon::start(d, "r");
     let chunk = |range: std::ops::Range<usize>| all_lines[range].to_vec();
@@ -128,7 +137,12 @@ fn rotations_while_running_lose_nothing_and_repeat_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     // copytruncate: the copy (inside the glob) and a truncation
     std::fs::copy(&log, d.join("logs/app.log.2")).unwrap();
-    std::fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     append(&log, &chunk(60..90));
     // logrotate compresses an older rotation into the glob and deletes the plain file
     let gz = d.join("logs/app.log.1.gz");
@@ -136,7 +150,11 @@ fn rotations_while_running_lose_nothing_and_repeat_nothing() {
         std::fs::File::create(&gz).unwrap(),
         flate2::Compression::fast(),
     );
-    std::io::copy(&mut std::fs::File::open(d.join("logs/app.log.1")).unwrap(), &mut enc).unwrap();
+    std::io::copy(
+        &mut std::fs::File::open(d.join("logs/app.log.1")).unwrap(),
+        &mut enc,
+    )
+    .unwrap();
     enc.finish().unwrap();
     std::fs::remove_file(d.join("logs/app.log.1")).unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -164,7 +182,9 @@ fn kill_9_mid_stream_then_restart_gives_every_finding_exactly_once() {
     config(d, "k", "checkpoint_interval = \"1s\"");
     let log = d.join("logs/app.log");
     let keys = 600;
-    let all_lines: Vec<String> = (0..keys).flat_map(|n| shared_key(n, (n / 60) as u32)).collect();
+    let all_lines: Vec<String> = (0..keys)
+        .flat_map(|n| shared_key(n, (n / 60) as u32))
+        .collect();
     let daemon = Daemon::start(d, "k");
     let writer = {
         let log = log.clone();
@@ -182,9 +202,15 @@ fn kill_9_mid_stream_then_restart_gives_every_finding_exactly_once() {
     let before = read_findings(&daemon_findings(d, "k")).len();
     writer.join().unwrap();
     let want = replay_uids(&[&log]);
-    assert!(before < want.len(), "the kill came before the end ({before} of {})", want.len());
+    assert!(
+        before < want.len(),
+        "the kill came before the end ({before} of {})",
+        want.len()
+    );
     let daemon = Daemon::start(d, "k");
-    daemon.wait_for(WAIT, "every finding after the restart", |f| counts(f).len() >= want.len());
+    daemon.wait_for(WAIT, "every finding after the restart", |f| {
+        counts(f).len() >= want.len()
+    });
     std::thread::sleep(Duration::from_millis(1500));
     let (code, _) = daemon.stop();
     assert_eq!(code, Some(0));
@@ -215,10 +241,15 @@ fn sighup_reloads_detectors_and_a_bad_reload_keeps_the_running_set() {
     config(
         d,
         "h",
-        &format!("detectors = \"{}/detectors\"\nwatch_config = false", d.display()),
+        &format!(
+            "detectors = \"{}/detectors\"\nwatch_config = false",
+            d.display()
+        ),
     );
     let log = d.join("logs/app.log");
-    let delete = |n: u32| cloudtrail("AKIAEXAMPLE1", "a", "192.0.2.1", n, 0).replace("GetObject", "DeleteBucket");
+    let delete = |n: u32| {
+        cloudtrail("AKIAEXAMPLE1", "a", "192.0.2.1", n, 0).replace("GetObject", "DeleteBucket")
+    };
     let daemon = Daemon::start(d, "h");
     append(&log, &[delete(1)]);
     daemon.wait_for(WAIT, "the first finding", |f| f.len() == 1);
@@ -229,10 +260,18 @@ fn sighup_reloads_detectors_and_a_bad_reload_keeps_the_running_set() {
     std::thread::sleep(Duration::from_millis(500));
     append(&log, &[delete(2)]);
     daemon.wait_for(WAIT, "a finding from the old set", |f| f.len() == 2);
-    assert!(daemon.log_text().contains("reload failed"), "{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("reload failed"),
+        "{}",
+        daemon.log_text()
+    );
 
     // a good change (new title, same logic) is picked up
-    std::fs::write(d.join("detectors/one.yaml"), SINGLE.replace("Bucket deleted", "Bucket removed")).unwrap();
+    std::fs::write(
+        d.join("detectors/one.yaml"),
+        SINGLE.replace("Bucket deleted", "Bucket removed"),
+    )
+    .unwrap();
     daemon.signal("HUP");
     std::thread::sleep(Duration::from_millis(500));
     append(&log, &[delete(3)]);

@@ -101,7 +101,10 @@ fn replay_uids(dir: &Path, lines: &[String]) -> BTreeSet<String> {
 fn once_each(findings: &[Finding]) -> BTreeSet<String> {
     let c = counts(findings);
     let twice: Vec<_> = c.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "findings emitted more than once: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "findings emitted more than once: {twice:?}"
+    );
     c.into_keys().collect()
 }
 
@@ -126,7 +129,9 @@ fn mock_cluster_findings_offsets_and_a_pattern_across_a_restart() {
     produce(&p, "audit", &lines);
     let daemon = Daemon::start(d, "m");
     let first = replay_uids(d, &lines);
-    daemon.wait_for(WAIT, "the first findings", |f| counts(f).len() >= first.len());
+    daemon.wait_for(WAIT, "the first findings", |f| {
+        counts(f).len() >= first.len()
+    });
     std::thread::sleep(Duration::from_millis(1500));
     let (code, _) = daemon.stop();
     assert_eq!(code, Some(0), "clean exit");
@@ -187,7 +192,13 @@ fn tansu(topic_partitions: i32) -> Option<Tansu> {
         .port();
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(&bin)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .args(["--storage-engine", "memory://tansu/"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -199,7 +210,10 @@ fn tansu(topic_partitions: i32) -> Option<Tansu> {
     };
     let start = Instant::now();
     while std::net::TcpStream::connect(&t.brokers).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "tansu did not listen");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "tansu did not listen"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let status = Command::new(&bin)
@@ -239,9 +253,15 @@ fn tansu_kill_9_mid_stream_then_restart_gives_every_finding_exactly_once() {
     writer.join().unwrap();
     drop(p);
     let want = replay_uids(d, &lines);
-    assert!(before < want.len(), "the kill came before the end ({before} of {})", want.len());
+    assert!(
+        before < want.len(),
+        "the kill came before the end ({before} of {})",
+        want.len()
+    );
     let daemon = Daemon::start(d, "c");
-    daemon.wait_for(WAIT, "every finding after the restart", |f| counts(f).len() >= want.len());
+    daemon.wait_for(WAIT, "every finding after the restart", |f| {
+        counts(f).len() >= want.len()
+    });
     std::thread::sleep(Duration::from_millis(1500));
     let (code, _) = daemon.stop();
     assert_eq!(code, Some(0));
@@ -256,15 +276,34 @@ fn tansu_group_of_two_one_killed_the_other_takes_over_with_no_lost_findings() {
     // the two instances share a state directory (a shared volume), so the survivor restores
     // the partitions' correlation state
     let state = d.join("shared-state");
-    kafka_config(d, "a", &broker.brokers, "bypassd-group", &state.display().to_string());
-    kafka_config(d, "b", &broker.brokers, "bypassd-group", &state.display().to_string());
+    kafka_config(
+        d,
+        "a",
+        &broker.brokers,
+        "bypassd-group",
+        &state.display().to_string(),
+    );
+    kafka_config(
+        d,
+        "b",
+        &broker.brokers,
+        "bypassd-group",
+        &state.display().to_string(),
+    );
     let p = producer(&broker.brokers);
     let a = Daemon::start(d, "a");
     let b = Daemon::start(d, "b");
     // both members hold partitions
     let t = Instant::now();
-    while !(a.log_text().contains("partitions assigned") && b.log_text().contains("partitions assigned")) {
-        assert!(t.elapsed() < WAIT, "no assignment\nA:\n{}\nB:\n{}", a.log_text(), b.log_text());
+    while !(a.log_text().contains("partitions assigned")
+        && b.log_text().contains("partitions assigned"))
+    {
+        assert!(
+            t.elapsed() < WAIT,
+            "no assignment\nA:\n{}\nB:\n{}",
+            a.log_text(),
+            b.log_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let first = keys(0..200);
@@ -281,8 +320,10 @@ fn tansu_group_of_two_one_killed_the_other_takes_over_with_no_lost_findings() {
     };
     a.wait_for(WAIT, "findings from both members", total);
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(!read_findings(&a.findings).is_empty() && !read_findings(&b.findings).is_empty(),
-        "both members found something: the partitions were split");
+    assert!(
+        !read_findings(&a.findings).is_empty() && !read_findings(&b.findings).is_empty(),
+        "both members found something: the partitions were split"
+    );
     a.kill9();
     let mut rest: Vec<String> = spanning.iter().map(|s| s[2].clone()).collect();
     rest.extend(keys(260..300));
@@ -294,9 +335,11 @@ fn tansu_group_of_two_one_killed_the_other_takes_over_with_no_lost_findings() {
         all.extend(read_findings(&b.findings));
         all
     };
-    b.wait_for(Duration::from_secs(90), "the survivor to finish every pattern", |_| {
-        counts(&findings(&b)).len() >= want.len()
-    });
+    b.wait_for(
+        Duration::from_secs(90),
+        "the survivor to finish every pattern",
+        |_| counts(&findings(&b)).len() >= want.len(),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let all = findings(&b);
     let (code, _) = b.stop();

@@ -60,7 +60,11 @@ fn cut_everywhere(hold: i64) {
     let mut e = engine(&detectors, hold);
     feed(&mut e, &records, &mut whole);
     flush(&mut e, &mut whole);
-    assert!(whole.len() >= 5, "the examples raise findings: {}", whole.len());
+    assert!(
+        whole.len() >= 5,
+        "the examples raise findings: {}",
+        whole.len()
+    );
     for cut in 0..=records.len() {
         let mut got = Vec::new();
         let mut first = engine(&detectors, hold);

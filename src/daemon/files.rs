@@ -18,8 +18,8 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), String> {
     let dir = shared.state_dir(&source.name);
-    let (mut shard, positions) = Shard::open::<Vec<Position>>(shared, &dir, "files")
-        .map_err(|e| format!("state: {e}"))?;
+    let (mut shard, positions) =
+        Shard::open::<Vec<Position>>(shared, &dir, "files").map_err(|e| format!("state: {e}"))?;
     let restored = positions.unwrap_or_default();
     let opts = TailOptions {
         patterns: f.paths.clone(),
@@ -31,7 +31,9 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
     let mut tailer = Tailer::new(opts, restored).map_err(|e| format!("tail: {e}"))?;
     shared.set_ready(&source.name, true);
     let mut generation = 0;
-    let mut dec_opts = shared.loaded().decode_options(source.format.as_deref(), f.max_line_bytes);
+    let mut dec_opts = shared
+        .loaded()
+        .decode_options(source.format.as_deref(), f.max_line_bytes);
     let mut decoder = dec_opts.decoder();
     let mut batch = Batch::default();
     let mut errors_shown = 0u64;
@@ -86,7 +88,10 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
             })
             .map_err(|e| format!("tail: {e}"))?;
         for e in batch.errors.drain(..) {
-            shared.counters.input_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .counters
+                .input_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             errors_shown += 1;
             if errors_shown <= 1000 || errors_shown.is_power_of_two() {
                 tracing::warn!(source = %source.name, errors = errors_shown, "{e}");

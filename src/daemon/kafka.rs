@@ -74,8 +74,12 @@ impl ClientContext for Ctx {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
             | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {log_message}"),
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {log_message}"),
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "{fac}: {log_message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", "{fac}: {log_message}")
+            }
             _ => tracing::debug!(target: "librdkafka", "{fac}: {log_message}"),
         }
     }
@@ -88,7 +92,10 @@ impl ConsumerContext for Ctx {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.assign(consumer, tpl);
@@ -136,15 +143,18 @@ impl Ctx {
             .map(|e| (e.topic().to_string(), e.partition()))
             .collect();
         for (topic, partition) in wanted {
-            let committed_at = committed
-                .find_partition(&topic, partition)
-                .and_then(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                });
+            let committed_at =
+                committed
+                    .find_partition(&topic, partition)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    });
             match st.open_part(&topic, partition, committed_at) {
                 Ok(Some(start)) => {
-                    if let Err(e) = tpl.set_partition_offset(&topic, partition, Offset::Offset(start)) {
+                    if let Err(e) =
+                        tpl.set_partition_offset(&topic, partition, Offset::Offset(start))
+                    {
                         tracing::error!("cannot start {topic}[{partition}] at {start}: {e}");
                     }
                 }
@@ -152,8 +162,11 @@ impl Ctx {
                 Err(e) => st.fatal = Some(format!("{topic}[{partition}]: state: {e}")),
             }
         }
-        st.shared.counters.assigned.fetch_add(tpl.count() as u64, Ordering::Relaxed);
-        tracing::warn!(
+        st.shared
+            .counters
+            .assigned
+            .fetch_add(tpl.count() as u64, Ordering::Relaxed);
+        tracing::info!(
             source = %st.source,
             partitions = %describe(tpl),
             "partitions assigned"
@@ -181,8 +194,11 @@ impl Ctx {
                 tracing::error!("commit at revoke failed: {e}");
             }
         }
-        st.shared.counters.revoked.fetch_add(tpl.count() as u64, Ordering::Relaxed);
-        tracing::warn!(source = %st.source, partitions = %describe(tpl), "partitions revoked");
+        st.shared
+            .counters
+            .revoked
+            .fetch_add(tpl.count() as u64, Ordering::Relaxed);
+        tracing::info!(source = %st.source, partitions = %describe(tpl), "partitions revoked");
     }
 }
 
@@ -262,9 +278,13 @@ pub fn run(shared: &Arc<Shared>, source: &Source, k: &KafkaSource) -> Result<(),
         generation: shared.loaded().generation,
         fatal: None,
     }));
-    let consumer = consumer(source, k, Ctx {
-        state: state.clone(),
-    })
+    let consumer = consumer(
+        source,
+        k,
+        Ctx {
+            state: state.clone(),
+        },
+    )
     .map_err(|e| format!("kafka client: {e}"))?;
     let topics: Vec<&str> = k.topics.iter().map(String::as_str).collect();
     consumer
@@ -331,12 +351,10 @@ fn consume(
                         offset: msg.offset(),
                     };
                     match msg.payload() {
-                        Some(p) if p.len() > k.max_message_bytes => {
-                            batch.errors.push(InputError {
-                                origin,
-                                error: DecodeError::line_too_long(k.max_message_bytes),
-                            })
-                        }
+                        Some(p) if p.len() > k.max_message_bytes => batch.errors.push(InputError {
+                            origin,
+                            error: DecodeError::line_too_long(k.max_message_bytes),
+                        }),
                         Some(p) if !p.iter().all(u8::is_ascii_whitespace) => {
                             st.dec_opts.one(&mut part.decoder, &mut batch, p, origin)
                         }
@@ -349,6 +367,14 @@ fn consume(
                         part.shard.push(r);
                     }
                     part.next = msg.offset() + 1;
+                } else {
+                    // not ours (a rebalance in flight): not committed, the owner reads it
+                    tracing::debug!(
+                        "{}[{}]@{}: partition not assigned here",
+                        key.0,
+                        key.1,
+                        msg.offset()
+                    );
                 }
             }
             Some(Err(e)) => tracing::warn!(source = %source.name, "kafka: {e}"),
@@ -383,7 +409,8 @@ fn consume(
                     .checkpoint(&part.next)
                     .map_err(|e| format!("{topic}[{partition}]: checkpoint: {e}"))?;
                 if part.next >= 0 {
-                    let _ = commit.add_partition_offset(topic, *partition, Offset::Offset(part.next));
+                    let _ =
+                        commit.add_partition_offset(topic, *partition, Offset::Offset(part.next));
                 }
             }
         }

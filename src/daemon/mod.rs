@@ -63,7 +63,10 @@ impl Loaded {
             })
             .collect();
         if !failed.is_empty() {
-            return Err(format!("inline detector tests failed:\n{}", failed.join("\n")));
+            return Err(format!(
+                "inline detector tests failed:\n{}",
+                failed.join("\n")
+            ));
         }
         for s in &config.sources {
             if let Some(f) = &s.format {
@@ -164,7 +167,10 @@ impl Shared {
     }
 
     pub fn loaded(&self) -> Arc<Loaded> {
-        self.loaded.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.loaded
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn stopping(&self) -> bool {
@@ -180,7 +186,11 @@ impl Shared {
                 let n = l.detectors.len();
                 *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(l);
                 self.generation.store(next, Ordering::Relaxed);
-                tracing::warn!(generation = next, detectors = n, "reloaded detectors and inventory");
+                tracing::info!(
+                    generation = next,
+                    detectors = n,
+                    "reloaded detectors and inventory"
+                );
                 true
             }
             Err(e) => {
@@ -203,10 +213,9 @@ type Ended = (String, Result<(), String>);
 /// shutdown timeout) or until a source fails (exit 1).
 pub fn run(config: Config) -> anyhow::Result<bool> {
     let loaded = Loaded::load(&config, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
-    std::fs::create_dir_all(&config.state_dir).map_err(|e| {
-        anyhow::anyhow!("state_dir {}: {e}", config.state_dir.display())
-    })?;
-    tracing::warn!(
+    std::fs::create_dir_all(&config.state_dir)
+        .map_err(|e| anyhow::anyhow!("state_dir {}: {e}", config.state_dir.display()))?;
+    tracing::info!(
         detectors = loaded.detectors.len(),
         sources = config.sources.len(),
         state_dir = %config.state_dir.display(),
@@ -250,14 +259,14 @@ pub fn run(config: Config) -> anyhow::Result<bool> {
         let mut running = threads.len();
         loop {
             tokio::select! {
-                _ = term.recv() => { tracing::warn!("SIGTERM: stopping"); break; }
-                _ = int.recv() => { tracing::warn!("SIGINT: stopping"); break; }
-                _ = hup.recv() => { tracing::warn!("SIGHUP: reloading"); shared.reload(); }
+                _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+                _ = hup.recv() => { tracing::info!("SIGHUP: reloading"); shared.reload(); }
                 Some(()) = watch_rx.recv() => {
                     // editors write in several steps: let them finish
                     tokio::time::sleep(Duration::from_millis(300)).await;
                     while watch_rx.try_recv().is_ok() {}
-                    tracing::warn!("detector or inventory files changed: reloading");
+                    tracing::info!("detector or inventory files changed: reloading");
                     shared.reload();
                 }
                 Some((name, r)) = ended_rx.recv() => {
@@ -297,7 +306,7 @@ pub fn run(config: Config) -> anyhow::Result<bool> {
             all_stopped = false;
         }
     }
-    tracing::warn!(clean = clean && all_stopped, "bypassd stopped");
+    tracing::info!(clean = clean && all_stopped, "bypassd stopped");
     Ok(clean && all_stopped)
 }
 
@@ -325,7 +334,8 @@ fn watch_config_files(
         }
         // Kubernetes ConfigMap volumes swap a `..data` symlink rather than the files
         let relevant = ev.paths.iter().any(|p| {
-            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".."))
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".."))
                 || wanted_files.iter().any(|f| p == f)
                 || wanted_dirs.iter().any(|d| {
                     p.parent() == Some(d.as_path())
@@ -345,7 +355,11 @@ fn watch_config_files(
     };
     // watch directories, not files: editors and ConfigMap updates replace files by rename
     let mut watched: Vec<PathBuf> = dirs;
-    watched.extend(files.iter().filter_map(|f| f.parent().map(|p| p.to_path_buf())));
+    watched.extend(
+        files
+            .iter()
+            .filter_map(|f| f.parent().map(|p| p.to_path_buf())),
+    );
     watched.sort();
     watched.dedup();
     for d in watched {

@@ -94,7 +94,11 @@ impl Shard {
                 if saved.version != VERSION {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{}: snapshot version {} (this build reads {VERSION})", state_path.display(), saved.version),
+                        format!(
+                            "{}: snapshot version {} (this build reads {VERSION})",
+                            state_path.display(),
+                            saved.version
+                        ),
                     ));
                 }
                 let report = engine.restore(saved.engine).map_err(io::Error::other)?;
@@ -113,9 +117,16 @@ impl Shard {
         }
         let emitted = read_journal(&journal_path)?;
         if !emitted.is_empty() {
-            tracing::info!(shard = name, findings = emitted.len(), "findings emitted after the last snapshot will not be emitted again");
+            tracing::info!(
+                shard = name,
+                findings = emitted.len(),
+                "findings emitted after the last snapshot will not be emitted again"
+            );
         }
-        let journal = OpenOptions::new().create(true).append(true).open(&journal_path)?;
+        let journal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)?;
         let now = Instant::now();
         Ok((
             Shard {
@@ -225,7 +236,9 @@ impl Shard {
                 self.generation = loaded.generation;
                 self.dirty = true;
             }
-            Err(e) => tracing::error!(shard = %self.name, "reload: cannot restore state ({e}); keeping the old detectors"),
+            Err(e) => {
+                tracing::error!(shard = %self.name, "reload: cannot restore state ({e}); keeping the old detectors")
+            }
         }
     }
 

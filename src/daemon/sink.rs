@@ -27,9 +27,13 @@ impl Sinks {
                     if let Some(dir) = path.parent() {
                         std::fs::create_dir_all(dir)?;
                     }
-                    let f = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
-                        io::Error::new(e.kind(), format!("sink file {}: {e}", path.display()))
-                    })?;
+                    let f = OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(|e| {
+                            io::Error::new(e.kind(), format!("sink file {}: {e}", path.display()))
+                        })?;
                     Out::File(f)
                 }
             });

@@ -76,7 +76,12 @@ impl Daemon {
     }
 
     /// Wait until `pred` holds for the findings written so far (or panic after `limit`).
-    pub fn wait_for(&self, limit: Duration, what: &str, pred: impl Fn(&[Finding]) -> bool) -> Vec<Finding> {
+    pub fn wait_for(
+        &self,
+        limit: Duration,
+        what: &str,
+        pred: impl Fn(&[Finding]) -> bool,
+    ) -> Vec<Finding> {
         let t = Instant::now();
         loop {
             let f = read_findings(&self.findings);
