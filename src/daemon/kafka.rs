@@ -58,6 +58,8 @@ struct State {
     generation: u64,
     /// set when a rebalance callback could not do its job (reported by the loop)
     fatal: Option<String>,
+    /// processing failed: partitions are dropped without checkpoint or commit
+    abandon: bool,
 }
 
 struct Ctx {
@@ -176,6 +178,10 @@ impl Ctx {
     /// Finish each revoked partition: emit, checkpoint, commit, forget.
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let mut st = lock(&self.state);
+        if st.abandon {
+            st.parts.clear();
+            return;
+        }
         let mut commit = TopicPartitionList::new();
         for e in tpl.elements() {
             let key = (e.topic().to_string(), e.partition());
@@ -277,6 +283,7 @@ pub fn run(shared: &Arc<Shared>, source: &Source, k: &KafkaSource) -> Result<(),
             .decode_options(source.format.as_deref(), k.max_message_bytes),
         generation: shared.loaded().generation,
         fatal: None,
+        abandon: false,
     }));
     let consumer = consumer(
         source,
@@ -292,7 +299,14 @@ pub fn run(shared: &Arc<Shared>, source: &Source, k: &KafkaSource) -> Result<(),
         .map_err(|e| format!("subscribe {topics:?}: {e}"))?;
     shared.set_ready(&source.name, true);
     let result = consume(shared, source, k, &consumer, &state);
-    // finish every partition still held, whether stopping or failing
+    if result.is_err() {
+        // something was not processed (a sink failed): commit nothing past the last checkpoint,
+        // the records after it are read again at the next start
+        lock(&state).abandon = true;
+        consumer.unsubscribe();
+        return result;
+    }
+    // stopping: finish every partition still held
     let mut st = lock(&state);
     let mut commit = TopicPartitionList::new();
     for ((topic, partition), part) in st.parts.iter_mut() {
