@@ -193,6 +193,9 @@ impl Ctx {
                 tracing::error!("{}[{}]: checkpoint at revoke failed: {err}", key.0, key.1);
                 continue;
             }
+            if part.next < 0 {
+                continue;
+            }
             let _ = commit.add_partition_offset(&key.0, key.1, Offset::Offset(part.next));
         }
         if commit.count() > 0 {
@@ -230,8 +233,9 @@ impl State {
                 shard = fresh;
                 None
             }
-            (Some(s), _) => Some(s),
-            (None, _) => None,
+            // a snapshot taken before the first record read gives no position
+            (Some(s), _) if s >= 0 => Some(s),
+            _ => None,
         };
         let next = start.or(committed).unwrap_or(-1);
         let loaded = self.shared.loaded();
@@ -311,6 +315,7 @@ pub fn run(shared: &Arc<Shared>, source: &Source, k: &KafkaSource) -> Result<(),
     let mut commit = TopicPartitionList::new();
     for ((topic, partition), part) in st.parts.iter_mut() {
         match part.shard.checkpoint(&part.next) {
+            Ok(()) if part.next < 0 => {}
             Ok(()) => {
                 let _ = commit.add_partition_offset(topic, *partition, Offset::Offset(part.next));
             }
