@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -34,38 +32,6 @@ rescan = "200ms"
             dir.display()
         ),
     );
-}
-
-/// uids `bypassd replay` finds in these files.
-fn replay_uids(files: &[&Path]) -> BTreeSet<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_bypassd"))
-        .arg("replay")
-        .args(files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["finding_info"]["uid"].as_str().unwrap().to_string()
-        })
-        .collect()
-}
-
-fn once_each(findings: &[Finding]) -> BTreeSet<String> {
-    let c = counts(findings);
-    let twice: Vec<_> = c.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        twice.is_empty(),
-        "findings emitted more than once: {twice:?}"
-    );
-    c.into_keys().collect()
 }
 
 #[test]

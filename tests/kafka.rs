@@ -78,34 +78,11 @@ topics = ["audit"]
 }
 
 /// uids `bypassd replay` finds in these lines.
-fn replay_uids(dir: &Path, lines: &[String]) -> BTreeSet<String> {
+fn replay_lines(dir: &Path, lines: &[String]) -> BTreeSet<String> {
     let path = dir.join("replay-input.jsonl");
     let _ = std::fs::remove_file(&path);
     append(&path, lines);
-    let out = Command::new(env!("CARGO_BIN_EXE_bypassd"))
-        .arg("replay")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["finding_info"]["uid"].as_str().unwrap().to_string()
-        })
-        .collect()
-}
-
-fn once_each(findings: &[Finding]) -> BTreeSet<String> {
-    let c = counts(findings);
-    let twice: Vec<_> = c.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        twice.is_empty(),
-        "findings emitted more than once: {twice:?}"
-    );
-    c.into_keys().collect()
+    replay_uids(&[&path])
 }
 
 fn keys(range: std::ops::Range<usize>) -> Vec<String> {
@@ -128,7 +105,7 @@ fn mock_cluster_findings_offsets_and_a_pattern_across_a_restart() {
     lines.extend(spanning[..2].iter().cloned());
     produce(&p, "audit", &lines);
     let daemon = Daemon::start(d, "m");
-    let first = replay_uids(d, &lines);
+    let first = replay_lines(d, &lines);
     daemon.wait_for(WAIT, "the first findings", |f| {
         counts(f).len() >= first.len()
     });
@@ -140,7 +117,7 @@ fn mock_cluster_findings_offsets_and_a_pattern_across_a_restart() {
     more.extend(keys(51..80));
     produce(&p, "audit", &more);
     lines.extend(more);
-    let want = replay_uids(d, &lines);
+    let want = replay_lines(d, &lines);
     let daemon = Daemon::start(d, "m");
     daemon.wait_for(WAIT, "every finding", |f| counts(f).len() >= want.len());
     std::thread::sleep(Duration::from_millis(1500));
@@ -252,7 +229,7 @@ fn tansu_kill_9_mid_stream_then_restart_gives_every_finding_exactly_once() {
     let before = read_findings(&d.join("c.findings.jsonl")).len();
     writer.join().unwrap();
     drop(p);
-    let want = replay_uids(d, &lines);
+    let want = replay_lines(d, &lines);
     assert!(
         before < want.len(),
         "the kill came before the end ({before} of {})",
@@ -312,7 +289,7 @@ fn tansu_group_of_two_one_leaves_the_other_takes_over_with_no_lost_findings() {
     let mut lines = first.clone();
     lines.extend(spanning.iter().flat_map(|s| s[..2].to_vec()));
     produce(&p, "audit", &lines);
-    let want_now = replay_uids(d, &lines);
+    let want_now = replay_lines(d, &lines);
     let total = |_: &[Finding]| {
         let mut all = read_findings(&a.findings);
         all.extend(read_findings(&b.findings));
@@ -334,7 +311,7 @@ fn tansu_group_of_two_one_leaves_the_other_takes_over_with_no_lost_findings() {
     rest.extend(keys(260..300));
     produce(&p, "audit", &rest);
     lines.extend(rest);
-    let want = replay_uids(d, &lines);
+    let want = replay_lines(d, &lines);
     let findings = |b: &Daemon| {
         let mut all = read_findings(&d.join("a.findings.jsonl"));
         all.extend(read_findings(&b.findings));

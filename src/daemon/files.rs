@@ -36,7 +36,6 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
         .decode_options(source.format.as_deref(), f.max_line_bytes);
     let mut decoder = dec_opts.decoder();
     let mut batch = Batch::default();
-    let mut errors_shown = 0u64;
     loop {
         let stopping = shared.stopping();
         let loaded = shared.loaded();
@@ -87,16 +86,7 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
                 }),
             })
             .map_err(|e| format!("tail: {e}"))?;
-        for e in batch.errors.drain(..) {
-            shared
-                .counters
-                .input_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            errors_shown += 1;
-            if errors_shown <= 1000 || errors_shown.is_power_of_two() {
-                tracing::warn!(source = %source.name, errors = errors_shown, "{e}");
-            }
-        }
+        super::report_errors(shared, &source.name, &mut batch.errors);
         let now = Instant::now();
         shard.tick(now);
         shard.emit().map_err(|e| format!("sink: {e}"))?;

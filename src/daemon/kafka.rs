@@ -342,7 +342,6 @@ fn consume(
     state: &Mutex<State>,
 ) -> Result<(), String> {
     let mut batch = Batch::default();
-    let mut errors_shown = 0u64;
     let idle = Duration::from_millis(shared.config.idle_timeout as u64);
     while !shared.stopping() {
         let polled = consumer.poll(POLL);
@@ -399,13 +398,7 @@ fn consume(
             Some(Err(e)) => tracing::warn!(source = %source.name, "kafka: {e}"),
             None => {}
         }
-        for e in batch.errors.drain(..) {
-            shared.counters.input_errors.fetch_add(1, Ordering::Relaxed);
-            errors_shown += 1;
-            if errors_shown <= 1000 || errors_shown.is_power_of_two() {
-                tracing::warn!(source = %source.name, errors = errors_shown, "{e}");
-            }
-        }
+        super::report_errors(shared, &source.name, &mut batch.errors);
         let now = Instant::now();
         // the source's watermark: the minimum over partitions that are not idle
         let active_min: Option<Millis> = st

@@ -206,6 +206,17 @@ impl Shared {
     }
 }
 
+/// Count input errors and log them: every one of the first thousand, then every power of two
+/// (all are counted).
+pub fn report_errors(shared: &Shared, source: &str, errors: &mut Vec<crate::decode::InputError>) {
+    for e in errors.drain(..) {
+        let n = shared.counters.input_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= 1000 || n.is_power_of_two() {
+            tracing::warn!(source, errors = n, "{e}");
+        }
+    }
+}
+
 /// How a source thread ended.
 type Ended = (String, Result<(), String>);
 

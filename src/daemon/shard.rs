@@ -244,23 +244,17 @@ impl Shard {
 
     /// Send the findings raised so far to the sinks, each uid once across restarts.
     pub fn emit(&mut self) -> io::Result<()> {
-        if self.found.is_empty() {
-            return Ok(());
-        }
-        let found = std::mem::take(&mut self.found);
-        for f in &found {
+        for f in self.found.drain(..) {
             let uid = &f.finding_info.uid;
             if self.emitted.contains(uid) {
                 self.stats.findings_replayed += 1;
                 continue;
             }
-            self.shared.sinks.write(f)?;
+            self.shared.sinks.write(&f)?;
             self.journal.write_all(format!("{uid}\n").as_bytes())?;
             self.emitted.insert(uid.clone());
             self.stats.findings_emitted += 1;
         }
-        self.found = found;
-        self.found.clear();
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! findings to a file sink, SIGTERM / SIGKILL, and waiting for findings by uid.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -199,4 +199,37 @@ pub fn shared_key(n: usize, min: u32) -> Vec<String> {
         cloudtrail(&key, &user, &format!("198.51.100.{}", n % 200 + 1), min, 20),
         cloudtrail(&key, &user, &format!("203.0.113.{}", n % 200 + 1), min, 40),
     ]
+}
+
+/// uids `bypassd replay` finds in these files: what the daemon must emit, each once.
+pub fn replay_uids(files: &[&Path]) -> BTreeSet<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_bypassd"))
+        .arg("replay")
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["finding_info"]["uid"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// The distinct uids, asserting none was emitted twice.
+pub fn once_each(findings: &[Finding]) -> BTreeSet<String> {
+    let c = counts(findings);
+    let twice: Vec<_> = c.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "findings emitted more than once: {twice:?}"
+    );
+    c.into_keys().collect()
 }
