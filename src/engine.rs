@@ -234,21 +234,7 @@ impl Engine {
         }
         self.release(wm, out);
         self.watermark = wm;
-        let ctx = Ctx {
-            approvals: &self.approvals,
-            inventory: &self.inventory,
-        };
-        let mut r = Raise {
-            last_raised: &mut self.last_raised,
-            stats: &mut self.stats,
-            ctx: &ctx,
-        };
-        for (i, d) in self.detectors.iter_mut().enumerate() {
-            d.on_watermark(wm, &ctx, &mut self.scratch);
-            for c in self.scratch.drain(..) {
-                r.raise(i, &d.spec, c, out);
-            }
-        }
+        self.each_detector(out, |d, ctx, found| d.on_watermark(wm, ctx, found));
         if wm.saturating_sub(self.last_sweep) >= HOUR {
             self.last_sweep = wm;
             let detectors = &self.detectors;
@@ -261,6 +247,15 @@ impl Engine {
     }
 
     fn dispatch(&mut self, ev: Arc<Event>, out: &mut Vec<Finding>) {
+        self.each_detector(out, |d, _, found| d.on_event(&ev, found));
+    }
+
+    /// Run `step` on every detector and raise what it found.
+    fn each_detector(
+        &mut self,
+        out: &mut Vec<Finding>,
+        mut step: impl FnMut(&mut Running, &Ctx, &mut Vec<Candidate>),
+    ) {
         let ctx = Ctx {
             approvals: &self.approvals,
             inventory: &self.inventory,
@@ -271,7 +266,7 @@ impl Engine {
             ctx: &ctx,
         };
         for (i, d) in self.detectors.iter_mut().enumerate() {
-            d.on_event(&ev, &mut self.scratch);
+            step(d, &ctx, &mut self.scratch);
             for c in self.scratch.drain(..) {
                 r.raise(i, &d.spec, c, out);
             }

@@ -168,19 +168,7 @@ fn kill_9_mid_stream_then_restart_gives_every_finding_exactly_once() {
     let before = read_findings(&daemon_findings(d, "k")).len();
     writer.join().unwrap();
     let want = replay_uids(&[&log]);
-    assert!(
-        before < want.len(),
-        "the kill came before the end ({before} of {})",
-        want.len()
-    );
-    let daemon = Daemon::start(d, "k");
-    daemon.wait_for(WAIT, "every finding after the restart", |f| {
-        counts(f).len() >= want.len()
-    });
-    std::thread::sleep(Duration::from_millis(1500));
-    let (code, _) = daemon.stop();
-    assert_eq!(code, Some(0));
-    assert_eq!(once_each(&read_findings(&daemon_findings(d, "k"))), want);
+    restart_after_kill(d, "k", before, &want);
 }
 
 const SINGLE: &str = r#"

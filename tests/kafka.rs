@@ -230,19 +230,7 @@ fn tansu_kill_9_mid_stream_then_restart_gives_every_finding_exactly_once() {
     writer.join().unwrap();
     drop(p);
     let want = replay_lines(d, &lines);
-    assert!(
-        before < want.len(),
-        "the kill came before the end ({before} of {})",
-        want.len()
-    );
-    let daemon = Daemon::start(d, "c");
-    daemon.wait_for(WAIT, "every finding after the restart", |f| {
-        counts(f).len() >= want.len()
-    });
-    std::thread::sleep(Duration::from_millis(1500));
-    let (code, _) = daemon.stop();
-    assert_eq!(code, Some(0));
-    assert_eq!(once_each(&read_findings(&d.join("c.findings.jsonl"))), want);
+    restart_after_kill(d, "c", before, &want);
 }
 
 #[test]

@@ -271,7 +271,7 @@ impl Shard {
         let file = StateFile {
             version: VERSION,
             shard: self.name.clone(),
-            saved_at: crate::time::format_rfc3339(chrono_now()),
+            saved_at: crate::time::format_rfc3339(wall_clock_now()),
             positions,
             engine: self.engine.snapshot().map_err(io::Error::other)?,
         };
@@ -293,7 +293,7 @@ fn new_engine(shared: &Shared, loaded: &Loaded) -> Engine {
         .with_inventory(loaded.inventory.clone())
 }
 
-fn chrono_now() -> Millis {
+fn wall_clock_now() -> Millis {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as Millis)

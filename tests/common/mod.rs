@@ -233,3 +233,24 @@ pub fn once_each(findings: &[Finding]) -> BTreeSet<String> {
     );
     c.into_keys().collect()
 }
+
+/// After a `kill -9` that left `before` findings: the kill must have come before the end, and a
+/// restarted daemon must bring the union of both runs to exactly `want`, each uid once.
+pub fn restart_after_kill(dir: &Path, name: &str, before: usize, want: &BTreeSet<String>) {
+    assert!(
+        before < want.len(),
+        "the kill came before the end ({before} of {})",
+        want.len()
+    );
+    let daemon = Daemon::start(dir, name);
+    daemon.wait_for(
+        Duration::from_secs(60),
+        "every finding after the restart",
+        |f| counts(f).len() >= want.len(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let findings = daemon.findings.clone();
+    let (code, _) = daemon.stop();
+    assert_eq!(code, Some(0));
+    assert_eq!(&once_each(&read_findings(&findings)), want);
+}
