@@ -14,6 +14,7 @@
 //! - [`engine`]: reorder buffer, watermark, dispatch and suppression
 //! - [`alerts`]: the OCSF Detection Finding
 //! - [`sources`]: reading inputs (replay of files, directories, globs, stdin, gzip; live tail)
+//! - [`telemetry`]: Prometheus metrics and the /metrics, /healthz, /readyz endpoints
 //! - [`replay`]: the replay job: sources through decode and engine to findings and a summary
 
 pub mod alerts;
@@ -29,4 +30,5 @@ pub mod inventory;
 pub mod network;
 pub mod replay;
 pub mod sources;
+pub mod telemetry;
 pub mod time;

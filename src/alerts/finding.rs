@@ -40,6 +40,9 @@ pub struct Finding {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Metadata {
+    /// this record's own id: the finding uid for the Create, `<uid>-<occurrences>` for an Update
+    /// (what sinks and the emitted journal deduplicate on)
+    pub uid: String,
     pub version: &'static str,
     pub product: Product,
 }
@@ -255,6 +258,7 @@ impl Finding {
                 _ => format!("{}: {}", spec.title, c.note),
             },
             metadata: Metadata {
+                uid: uid.clone(),
                 version: OCSF_VERSION,
                 product: Product {
                     name: "bypassd",
