@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::alerts::context::context_of;
+use crate::alerts::dedup::{Dedup, Open, Verdict};
 use crate::alerts::finding::Finding;
 use crate::context::{Approval, ApprovalStore};
 use crate::detect::keyed::FastMap;
-use crate::detect::spec::{Detector, Kind};
+use crate::detect::spec::Detector;
 use crate::detect::{Candidate, Ctx, Running, StateSize};
 use crate::event::{Event, Millis, Origin, Str};
 use crate::inventory::Inventory;
@@ -62,8 +63,13 @@ pub struct EngineStats {
     /// records of a request already taken (same dedup key), dropped
     pub duplicates: u64,
     pub approvals: u64,
+    /// findings raised (Create), by detector
     pub findings: BTreeMap<String, u64>,
+    /// repeats folded into an open finding, by detector
     pub suppressed: BTreeMap<String, u64>,
+    /// Updates sent for open findings, by detector
+    #[serde(default)]
+    pub updates: BTreeMap<String, u64>,
     /// findings dropped because their triggering event matched the detector's `except`
     pub excepted: BTreeMap<String, u64>,
 }
@@ -82,8 +88,8 @@ pub struct Engine {
     released: Millis,
     watermark: Millis,
     seq: u64,
-    /// (detector index, key) -> end time of the last finding raised
-    last_raised: FastMap<(usize, Str), Millis>,
+    /// findings inside their suppression period
+    dedup: Dedup,
     last_sweep: Millis,
     /// dedup key -> event time, for requests logged more than once (see [`Event::dedup`])
     seen: FastMap<u64, Millis>,
@@ -104,7 +110,7 @@ impl Engine {
             released: Millis::MIN,
             watermark: Millis::MIN,
             seq: 0,
-            last_raised: FastMap::default(),
+            dedup: Dedup::default(),
             last_sweep: Millis::MIN,
             seen: FastMap::default(),
             stats: EngineStats::default(),
@@ -149,14 +155,12 @@ impl Engine {
     }
 
     pub fn stats(&self) -> EngineStats {
-        let mut s = self.stats.clone();
-        for d in &self.detectors {
-            let own = d.suppressed();
-            if own > 0 {
-                *s.suppressed.entry(d.spec.id.clone()).or_default() += own;
-            }
-        }
-        s
+        self.stats.clone()
+    }
+
+    /// Findings inside their suppression period.
+    pub fn open_findings(&self) -> usize {
+        self.dedup.len()
     }
 
     /// Per detector: id, tracked state and evictions, and events too late for any window.
@@ -235,11 +239,9 @@ impl Engine {
         self.release(wm, out);
         self.watermark = wm;
         self.each_detector(out, |d, ctx, found| d.on_watermark(wm, ctx, found));
+        self.close_periods(wm, out);
         if wm.saturating_sub(self.last_sweep) >= HOUR {
             self.last_sweep = wm;
-            let detectors = &self.detectors;
-            self.last_raised
-                .retain(|(i, _), end| end.saturating_add(detectors[*i].spec.suppress) > wm);
             // a request's records arrive together; keep their keys a while past the watermark
             let horizon = wm.saturating_sub(self.lateness.max(DEDUP_HORIZON));
             self.seen.retain(|_, t| *t >= horizon);
@@ -261,7 +263,7 @@ impl Engine {
             inventory: &self.inventory,
         };
         let mut r = Raise {
-            last_raised: &mut self.last_raised,
+            dedup: &mut self.dedup,
             stats: &mut self.stats,
             ctx: &ctx,
         };
@@ -276,36 +278,89 @@ impl Engine {
 
 /// What turning a candidate into a finding needs from the engine.
 struct Raise<'a> {
-    last_raised: &'a mut FastMap<(usize, Str), Millis>,
+    dedup: &'a mut Dedup,
     stats: &'a mut EngineStats,
     ctx: &'a Ctx<'a>,
 }
 
 impl Raise<'_> {
-    /// Drop a candidate whose triggering event the detector excepts (counted); suppress a repeat
-    /// for the same detector and key inside its `suppress` period (counted); else build the
-    /// finding with its business context. Counting detectors suppress inside their windows
-    /// themselves.
+    /// Drop a candidate whose triggering event the detector excepts (counted); fold a repeat
+    /// for the same detector and key inside its `suppress` period into the open finding
+    /// (counted, and reported by Updates); else raise a new finding with its business context.
     fn raise(&mut self, i: usize, spec: &Detector, c: Candidate, out: &mut Vec<Finding>) {
         let last = c.evidence.last().expect("a candidate has evidence");
         if spec.except.as_ref().is_some_and(|x| x.matches(last)) {
             *self.stats.excepted.entry(spec.id.clone()).or_default() += 1;
             return;
         }
-        let own = matches!(spec.kind, Kind::EventCount { .. } | Kind::ValueCount { .. });
-        if spec.suppress > 0 && !own {
-            let k = (i, c.key.clone());
-            if let Some(prev) = self.last_raised.get(&k) {
-                if c.end < prev.saturating_add(spec.suppress) {
-                    *self.stats.suppressed.entry(spec.id.clone()).or_default() += 1;
-                    return;
-                }
-            }
-            self.last_raised.insert(k, c.end);
+        let mut closed = None;
+        let verdict = self
+            .dedup
+            .offer(i, spec.suppress, c, &mut |_, o| closed = Some(o));
+        if let Some(o) = closed {
+            self.update(spec, o, out);
         }
-        *self.stats.findings.entry(spec.id.clone()).or_default() += 1;
+        match verdict {
+            Verdict::Create(c) => {
+                *self.stats.findings.entry(spec.id.clone()).or_default() += 1;
+                let last = c.evidence.last().expect("a candidate has evidence");
+                let context = context_of(last, self.ctx.inventory, self.ctx.approvals);
+                let key = c.key.clone();
+                let f = Finding::new(spec, c, context);
+                let span = (f.start_time, f.end_time);
+                let uid = f.finding_info.uid.clone();
+                self.dedup.opened(i, spec.suppress, uid, &key, span);
+                out.push(f);
+            }
+            Verdict::Update(c, mut o) => {
+                *self.stats.suppressed.entry(spec.id.clone()).or_default() += 1;
+                o.pending = Some(c);
+                self.update(spec, o, out);
+            }
+            Verdict::Folded => {
+                *self.stats.suppressed.entry(spec.id.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Send an Update of the open finding `o` with the evidence of its pending repeat.
+    fn update(&mut self, spec: &Detector, o: Open, out: &mut Vec<Finding>) {
+        let Some(c) = o.pending else { return };
+        *self.stats.updates.entry(spec.id.clone()).or_default() += 1;
+        let last = c.evidence.last().expect("a candidate has evidence");
         let context = context_of(last, self.ctx.inventory, self.ctx.approvals);
-        out.push(Finding::new(spec, c, context));
+        out.push(Finding::update(
+            spec,
+            c,
+            context,
+            &o.uid,
+            o.first_seen,
+            o.occurrences,
+        ));
+    }
+}
+
+impl Engine {
+    /// Close the suppression periods the watermark has passed; those with unreported repeats
+    /// send their closing Update.
+    fn close_periods(&mut self, wm: Millis, out: &mut Vec<Finding>) {
+        let mut closed = Vec::new();
+        self.dedup.close_until(wm, &mut |i, o| closed.push((i, o)));
+        if closed.is_empty() {
+            return;
+        }
+        let ctx = Ctx {
+            approvals: &self.approvals,
+            inventory: &self.inventory,
+        };
+        let mut r = Raise {
+            dedup: &mut self.dedup,
+            stats: &mut self.stats,
+            ctx: &ctx,
+        };
+        for (i, o) in closed {
+            r.update(&self.detectors[i].spec, o, out);
+        }
     }
 }
 

@@ -116,7 +116,11 @@ impl std::fmt::Display for Summary {
         if !by_detector.is_empty() {
             write!(f, " ({by_detector})")?;
         }
-        write!(f, "; {suppressed} repeats suppressed")?;
+        let updates: u64 = self.engine.updates.values().sum();
+        write!(
+            f,
+            "; {suppressed} repeats folded into open findings ({updates} updates sent)"
+        )?;
         let excepted: u64 = self.engine.excepted.values().sum();
         if excepted > 0 {
             write!(

@@ -45,6 +45,7 @@ fn golden(name: &str, actual: &str) {
 }
 
 /// The findings of one detector.
+/// The findings (Creates) of one detector.
 fn findings_of(out: &str, detector: &str) -> Vec<serde_json::Value> {
     findings(out)
         .into_iter()
@@ -52,7 +53,16 @@ fn findings_of(out: &str, detector: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The findings raised (Creates, OCSF activity_id 1).
 fn findings(out: &str) -> Vec<serde_json::Value> {
+    records(out)
+        .into_iter()
+        .filter(|f| f["activity_id"] == 1)
+        .collect()
+}
+
+/// Every record written: Creates and the Updates of open findings.
+fn records(out: &str) -> Vec<serde_json::Value> {
     out.lines()
         .map(|l| serde_json::from_str(l).expect("each finding is one JSON line"))
         .collect()
@@ -66,6 +76,25 @@ fn replay_of_the_bundled_incident_matches_golden() {
     golden("examples.golden.jsonl", &out);
     let by_detector = |d: &str| findings_of(&out, d).len();
     assert_eq!(findings(&out).len(), 11);
+    // continuing activity inside an hour updates the open finding instead of raising again
+    let creates: std::collections::BTreeSet<String> = findings(&out)
+        .iter()
+        .map(|f| f["finding_info"]["uid"].as_str().unwrap().to_string())
+        .collect();
+    let updates: Vec<_> = records(&out)
+        .into_iter()
+        .filter(|f| f["activity_id"] == 2)
+        .collect();
+    assert_eq!(updates.len(), 11);
+    for u in &updates {
+        let uid = u["finding_info"]["uid"].as_str().unwrap();
+        assert!(creates.contains(uid), "an Update names an open finding");
+        assert!(u["unmapped"]["occurrences"].as_u64().unwrap() >= 2);
+        assert_eq!(
+            u["metadata"]["uid"],
+            format!("{uid}-{}", u["unmapped"]["occurrences"])
+        );
+    }
     for (d, n) in [
         ("credential-multi-network", 3),
         ("standing-token-multi-network", 3),

@@ -178,6 +178,8 @@ family: standing_token
 severity: medium
 match:
   action.name: DeleteBucket
+# every delete is its own finding (no folding of repeats into Updates)
+suppress: 0s
 tests:
   - name: fires
     expect: 1

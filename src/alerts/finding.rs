@@ -153,7 +153,11 @@ pub struct Unmapped {
     pub kind: &'static str,
     pub key: String,
     pub note: String,
+    /// events behind this record
     pub count: u64,
+    /// times the detector raised this finding in its suppression period (1 for a Create; an
+    /// Update carries the count so far)
+    pub occurrences: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub distinct_values: Vec<Str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -290,6 +294,7 @@ impl Finding {
                 key: display_key(&c.key),
                 note: c.note,
                 count: c.count,
+                occurrences: 1,
                 distinct_values: c.values,
                 credential,
                 references: spec.references.clone(),
@@ -297,6 +302,36 @@ impl Finding {
                 context,
             },
         }
+    }
+}
+
+impl Finding {
+    /// An Update (OCSF `activity_id` 2) of the open finding `uid`, first seen at `first_seen`,
+    /// raised `occurrences` times so far; `c` is the newest repeat, whose evidence it carries.
+    pub fn update(
+        spec: &Detector,
+        c: Candidate,
+        context: BusinessContext,
+        uid: &str,
+        first_seen: Millis,
+        occurrences: u64,
+    ) -> Finding {
+        let mut f = Finding::new(spec, c, context);
+        f.activity_id = 2;
+        f.activity_name = "Update";
+        f.type_uid = 200402;
+        f.status_id = 2;
+        f.status = "In Progress";
+        f.metadata.uid = format!("{uid}-{occurrences}");
+        f.finding_info.uid = uid.to_string();
+        f.finding_info.first_seen_time = first_seen;
+        f.start_time = f.start_time.min(first_seen);
+        f.unmapped.occurrences = occurrences;
+        f.message = format!(
+            "{} (seen {occurrences} times since first raised)",
+            f.message
+        );
+        f
     }
 }
 

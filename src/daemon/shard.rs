@@ -242,10 +242,11 @@ impl Shard {
         }
     }
 
-    /// Send the findings raised so far to the sinks, each uid once across restarts.
+    /// Send the findings raised so far to the sinks, each record (Create or Update, by
+    /// `metadata.uid`) once across restarts.
     pub fn emit(&mut self) -> io::Result<()> {
         for f in self.found.drain(..) {
-            let uid = &f.finding_info.uid;
+            let uid = &f.metadata.uid;
             if self.emitted.contains(uid) {
                 self.stats.findings_replayed += 1;
                 continue;

@@ -18,7 +18,6 @@ pub struct CountState {
     keys: Keyed<KeyWindow>,
     last_sweep: Millis,
     pub too_late: u64,
-    pub suppressed: u64,
 }
 
 #[derive(Default, serde::Serialize, serde::Deserialize)]
@@ -30,8 +29,6 @@ struct KeyWindow {
     /// event_count: the latest events, for evidence
     recent: VecDeque<Arc<Event>>,
     newest: Millis,
-    /// after a finding, further ones for this key are suppressed (counted) until this time
-    quiet_until: Millis,
 }
 
 impl LastSeen for KeyWindow {
@@ -46,7 +43,6 @@ impl CountState {
             keys: Keyed::new(max_keys),
             last_sweep: Millis::MIN,
             too_late: 0,
-            suppressed: 0,
         }
     }
 
@@ -88,7 +84,6 @@ impl CountState {
         };
         let w = self.keys.get_or_insert(&key, || KeyWindow {
             newest: ev.time,
-            quiet_until: Millis::MIN,
             ..KeyWindow::default()
         });
         if ev.time < w.newest.saturating_sub(timespan) {
@@ -129,12 +124,9 @@ impl CountState {
             Some(_) => w.values.len() as u64,
             None => w.times.len() as u64,
         };
+        // every event at or past the threshold is a candidate: the engine folds repeats inside
+        // the detector's suppression period into the open finding
         if reached >= gte {
-            if ev.time < w.quiet_until {
-                self.suppressed += 1;
-                return;
-            }
-            w.quiet_until = ev.time.saturating_add(spec.suppress);
             out.push(candidate(spec, &key, w, value_field.is_some(), timespan));
         }
     }

@@ -24,7 +24,7 @@ use crate::inventory::Inventory;
 use spec::{Detector, Kind};
 
 /// What a detector hands the engine; the engine suppresses repeats and builds the finding.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     /// the group-by key (U+001F between fields)
     pub key: Str,
@@ -138,14 +138,6 @@ impl Running {
             State::Count(s) => s.size(),
             State::Absence(s) => s.size(),
             State::FirstSeen(s) => s.size(),
-        }
-    }
-
-    /// Findings this detector held back itself because one for the same key was just raised.
-    pub fn suppressed(&self) -> u64 {
-        match &self.state {
-            State::Count(s) => s.suppressed,
-            _ => 0,
         }
     }
 

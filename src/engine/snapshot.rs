@@ -37,8 +37,8 @@ pub struct Snapshot {
     buffer: Vec<Arc<Event>>,
     detectors: Vec<SavedDetector>,
     approvals: Vec<SavedApproval>,
-    /// (detector id, key) -> end of the last finding raised
-    last_raised: Vec<((String, Str), Millis)>,
+    /// findings inside their suppression period: (detector id, key, state)
+    open: Vec<(String, Str, crate::alerts::dedup::Open)>,
     seen: Vec<(u64, Millis)>,
     stats: EngineStats,
 }
@@ -70,12 +70,12 @@ impl Engine {
                 })
             })
             .collect::<serde_json::Result<_>>()?;
-        let mut last_raised: Vec<_> = self
-            .last_raised
-            .iter()
-            .map(|((i, k), t)| ((self.detectors[*i].spec.id.clone(), k.clone()), *t))
+        let open = self
+            .dedup
+            .entries()
+            .into_iter()
+            .map(|(i, k, o)| (self.detectors[i].spec.id.clone(), k, o))
             .collect();
-        last_raised.sort();
         let mut seen: Vec<_> = self.seen.iter().map(|(k, t)| (*k, *t)).collect();
         seen.sort_unstable();
         Ok(Snapshot {
@@ -97,7 +97,7 @@ impl Engine {
                     origin: a.origin.clone(),
                 })
                 .collect(),
-            last_raised,
+            open,
             seen,
             stats: self.stats.clone(),
         })
@@ -144,11 +144,12 @@ impl Engine {
             approval.origin = a.origin;
             self.approvals.insert(approval);
         }
-        self.last_raised = snap
-            .last_raised
-            .into_iter()
-            .filter_map(|((id, k), t)| index.get(&id).map(|i| ((*i, k), t)))
-            .collect();
+        self.dedup = Default::default();
+        for (id, k, o) in snap.open {
+            if let Some(i) = index.get(&id) {
+                self.dedup.restore(*i, k, o);
+            }
+        }
         self.seen = snap.seen.into_iter().collect();
         self.stats = snap.stats;
         Ok(report)

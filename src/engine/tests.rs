@@ -135,25 +135,77 @@ fn window_boundary_is_inclusive_of_exactly_ten_minutes() {
     assert!(run(&mut e, events).is_empty());
 }
 
+fn sharing_every_minute(minutes: usize) -> Vec<Event> {
+    (0..minutes)
+        .map(|i| {
+            let ip = ["203.0.113.1", "198.51.100.1", "192.0.2.1"][i % 3];
+            ev(i as i64 * 60, "a", "AKIA1", ip)
+        })
+        .collect()
+}
+
+/// (activity_id, occurrences) of each finding
+fn activities(out: &[Finding]) -> Vec<(u32, u64)> {
+    out.iter()
+        .map(|f| (f.activity_id, f.unmapped.occurrences))
+        .collect()
+}
+
 #[test]
-fn continuing_activity_is_suppressed_then_raised_again() {
-    let mut events = Vec::new();
-    for i in 0..30 {
-        let ip = ["203.0.113.1", "198.51.100.1", "192.0.2.1"][i % 3];
-        events.push(ev(i as i64 * 60, "a", "AKIA1", ip));
-    }
+fn continuing_activity_is_one_create_then_updates_at_doublings() {
     let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
-    let out = run(&mut e, events);
-    // fires at minute 2, suppressed for 10 minutes, fires again at 12 and 22
-    assert_eq!(out.len(), 3);
+    let out = run(&mut e, sharing_every_minute(30));
+    // the condition first holds at minute 2; minutes 3..29 are 27 repeats inside the hour
     assert_eq!(
-        e.stats().suppressed["credential-multi-network"],
-        25,
-        "30 events: 2 below threshold, 3 raised"
+        activities(&out),
+        [(1, 1), (2, 2), (2, 4), (2, 8), (2, 16), (2, 28)],
+        "Create, Updates when the count doubles, and the closing Update with the final count"
     );
+    assert_eq!(e.stats().suppressed["credential-multi-network"], 27);
+    assert_eq!(e.stats().updates["credential-multi-network"], 5);
+    assert_eq!(e.stats().findings["credential-multi-network"], 1);
     let uids: std::collections::BTreeSet<_> =
         out.iter().map(|f| f.finding_info.uid.clone()).collect();
-    assert_eq!(uids.len(), 3, "each window has its own uid");
+    assert_eq!(uids.len(), 1, "Updates keep the Create's finding uid");
+    let records: std::collections::BTreeSet<_> =
+        out.iter().map(|f| f.metadata.uid.clone()).collect();
+    assert_eq!(records.len(), out.len(), "each record has its own id");
+    let last = out.last().unwrap();
+    assert_eq!(
+        last.finding_info.first_seen_time,
+        out[0].finding_info.first_seen_time
+    );
+    assert_eq!(last.end_time, T0 + 29 * 60 * SECOND);
+}
+
+#[test]
+fn after_the_suppression_period_a_new_finding_is_raised() {
+    let mut spec = (*multi_network()[0]).clone();
+    spec.suppress = 10 * 60 * SECOND;
+    let mut e = Engine::new(&[Arc::new(spec)], DEFAULT_LATENESS);
+    let out = run(&mut e, sharing_every_minute(30));
+    // Creates at minutes 2, 12 and 22; each period folds 9 repeats (Updates at 2, 4, 8 and a
+    // closing one at 10 when the next Create arrives), the last period closes at the flush
+    let acts = activities(&out);
+    let creates = acts.iter().filter(|(a, _)| *a == 1).count();
+    assert_eq!(creates, 3, "{acts:?}");
+    assert_eq!(
+        &acts[..6],
+        [(1, 1), (2, 2), (2, 4), (2, 8), (2, 10), (1, 1)]
+    );
+    assert_eq!(e.stats().suppressed["credential-multi-network"], 25);
+    let uids: std::collections::BTreeSet<_> =
+        out.iter().map(|f| f.finding_info.uid.clone()).collect();
+    assert_eq!(uids.len(), 3, "each period has its own finding uid");
+}
+
+#[test]
+fn suppression_off_raises_every_candidate() {
+    let mut spec = (*multi_network()[0]).clone();
+    spec.suppress = 0;
+    let mut e = Engine::new(&[Arc::new(spec)], DEFAULT_LATENESS);
+    let out = run(&mut e, sharing_every_minute(10));
+    assert_eq!(activities(&out), vec![(1, 1); 8]);
 }
 
 #[test]

@@ -144,7 +144,7 @@ pub fn read_findings(path: &Path) -> Vec<Finding> {
         .filter_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).ok()?;
             Some(Finding {
-                uid: v["finding_info"]["uid"].as_str()?.to_string(),
+                uid: v["metadata"]["uid"].as_str()?.to_string(),
                 detector: v["finding_info"]["analytic"]["uid"]
                     .as_str()
                     .or(v["finding_info"]["analytic"]["name"].as_str())
@@ -218,7 +218,7 @@ pub fn replay_uids(files: &[&Path]) -> BTreeSet<String> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["finding_info"]["uid"].as_str().unwrap().to_string()
+            v["metadata"]["uid"].as_str().unwrap().to_string()
         })
         .collect()
 }

@@ -63,11 +63,12 @@ pub fn compile(file: &str, f: DetectorFile, errors: &mut Vec<String>) -> Option<
         None => Some(Kind::Single),
         Some(c) => correlation(c, &mut e),
     };
+    // one hour, and never shorter than a counting window (the condition keeps holding while
+    // the window slides)
     let default_suppress = match &kind {
         Some(Kind::EventCount { timespan, .. }) | Some(Kind::ValueCount { timespan, .. }) => {
-            *timespan
+            (*timespan).max(crate::time::HOUR)
         }
-        Some(Kind::Single) | Some(Kind::Each { .. }) => 0,
         _ => crate::time::HOUR,
     };
     let suppress = duration(f.suppress.as_deref(), "suppress", &mut e).unwrap_or(default_suppress);

@@ -37,7 +37,8 @@ pub struct DetectorFile {
     pub except: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     pub correlation: Option<CorrelationFile>,
-    /// findings for the same key inside this period are suppressed (counted) after the first
+    /// repeats for the same key inside this period (default 1h; "0s" turns it off) update the
+    /// open finding (OCSF Update with a count) instead of raising a new one
     #[serde(default)]
     pub suppress: Option<String>,
     /// how many contributing events a finding carries at most (default 10)
