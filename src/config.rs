@@ -32,6 +32,7 @@ pub struct Config {
     pub checkpoint_interval: Millis,
     pub shutdown_timeout: Millis,
     pub watch_config: bool,
+    /// /metrics, /healthz, /readyz (default 127.0.0.1:9464; `None` when "off")
     pub metrics: Option<SocketAddr>,
     pub sources: Vec<Source>,
     pub sinks: Vec<Sink>,
@@ -117,9 +118,14 @@ struct Daemon {
     watch_config: Option<bool>,
 }
 
+/// Where /metrics, /healthz and /readyz are served when the config says nothing: loopback only.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Metrics {
+    /// host:port (port 0: any free port, logged at start), or "off"
     listen: String,
 }
 
@@ -244,16 +250,20 @@ impl Config {
             }
         };
 
-        let metrics = metrics.and_then(|m| match m.listen.parse::<SocketAddr>() {
-            Ok(a) => Some(a),
-            Err(e) => {
-                errors.push(format!(
-                    "metrics.listen: {:?} is not host:port ({e})",
-                    m.listen
-                ));
-                None
-            }
-        });
+        let metrics = match metrics {
+            None => Some(DEFAULT_METRICS_LISTEN),
+            Some(m) if m.listen == "off" => None,
+            Some(m) => match m.listen.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    errors.push(format!(
+                        "metrics.listen: {:?} is not host:port or \"off\" ({e})",
+                        m.listen
+                    ));
+                    None
+                }
+            },
+        };
 
         let sources = check_sources(sources, &base, &mut errors);
         if sources.is_empty() && table.contains_key("sources") {

@@ -80,6 +80,13 @@ pub fn day_of(ms: Millis) -> i64 {
     ms.div_euclid(DAY)
 }
 
+/// Wall-clock time now (the live daemon's idle handling and lag metrics; never detectors).
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -43,7 +43,11 @@ topics = ["cloudtrail"]
     assert_eq!(c.checkpoint_interval, SECOND);
     assert_eq!(c.shutdown_timeout, 10 * SECOND);
     assert!(c.watch_config);
-    assert!(c.metrics.is_none());
+    assert_eq!(
+        c.metrics,
+        Some(crate::config::DEFAULT_METRICS_LISTEN),
+        "loopback by default"
+    );
     assert!(matches!(c.sinks[..], [Sink::Stdout]));
     let SourceKind::Kafka(k) = &c.sources[0].kind else {
         panic!("kafka source")

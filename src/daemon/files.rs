@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::publish::Publisher;
 use super::shard::Shard;
 use super::Shared;
 use crate::config::{FileSource, Source};
@@ -17,9 +18,8 @@ use crate::sources::tail::{Item, Position, TailOptions, Tailer};
 const POLL: Duration = Duration::from_millis(100);
 
 pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), String> {
-    let dir = shared.state_dir(&source.name);
-    let (mut shard, positions) =
-        Shard::open::<Vec<Position>>(shared, &dir, "files").map_err(|e| format!("state: {e}"))?;
+    let (mut shard, positions) = Shard::open::<Vec<Position>>(shared, &source.name, "files")
+        .map_err(|e| format!("state: {e}"))?;
     let restored = positions.unwrap_or_default();
     let opts = TailOptions {
         patterns: f.paths.clone(),
@@ -36,6 +36,7 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
         .decode_options(source.format.as_deref(), f.max_line_bytes);
     let mut decoder = dec_opts.decoder();
     let mut batch = Batch::default();
+    let mut gauges = TailGauges::new(&source.name);
     loop {
         let stopping = shared.stopping();
         let loaded = shared.loaded();
@@ -88,6 +89,8 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
             .map_err(|e| format!("tail: {e}"))?;
         super::report_errors(shared, &source.name, &mut batch.errors);
         let now = Instant::now();
+        gauges.publish(&tailer, now);
+        Publisher::watermark(&source.name, shard.engine.watermark());
         shard.tick(now);
         shard.emit().map_err(|e| format!("sink: {e}"))?;
         if shard.checkpoint_due(now) {
@@ -95,5 +98,60 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
                 .checkpoint(&tailer.positions())
                 .map_err(|e| format!("checkpoint: {e}"))?;
         }
+    }
+}
+
+/// Lines and bytes read (every loop) and per-file lag in bytes (every second) for the metrics.
+struct TailGauges {
+    source: String,
+    lines: u64,
+    bytes: u64,
+    files: Vec<Arc<str>>,
+    last_lag: Option<Instant>,
+}
+
+impl TailGauges {
+    fn new(source: &str) -> TailGauges {
+        TailGauges {
+            source: source.to_string(),
+            lines: 0,
+            bytes: 0,
+            files: Vec::new(),
+            last_lag: None,
+        }
+    }
+
+    fn publish(&mut self, tailer: &Tailer, now: Instant) {
+        let m = crate::telemetry::metrics();
+        let s = tailer.stats();
+        let src = self.source.as_str();
+        m.records_read
+            .with_label_values(&[src])
+            .inc_by(s.lines.saturating_sub(self.lines));
+        m.bytes_read
+            .with_label_values(&[src])
+            .inc_by(s.bytes.saturating_sub(self.bytes));
+        (self.lines, self.bytes) = (s.lines, s.bytes);
+        if self
+            .last_lag
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_lag = Some(now);
+        let lag = tailer.lag();
+        for gone in self
+            .files
+            .iter()
+            .filter(|f| !lag.iter().any(|(p, _)| p == *f))
+        {
+            let _ = m.tail_lag.remove_label_values(&[src, gone]);
+        }
+        for (path, bytes) in &lag {
+            m.tail_lag
+                .with_label_values(&[src, path])
+                .set(*bytes as i64);
+        }
+        self.files = lag.into_iter().map(|(p, _)| p).collect();
     }
 }

@@ -29,12 +29,14 @@ use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::publish::Publisher;
 use super::shard::Shard;
 use super::Shared;
 use crate::config::{KafkaSource, Source};
 use crate::decode::{DecodeError, Decoder, InputError, Reason};
 use crate::event::{Millis, Origin};
 use crate::replay::{Batch, DecodeOptions};
+use crate::telemetry::metrics;
 
 const POLL: Duration = Duration::from_millis(100);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,6 +66,7 @@ struct State {
 
 struct Ctx {
     state: Arc<Mutex<State>>,
+    source: String,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -83,6 +86,21 @@ impl ClientContext for Ctx {
                 tracing::warn!(target: "librdkafka", "{fac}: {log_message}")
             }
             _ => tracing::debug!(target: "librdkafka", "{fac}: {log_message}"),
+        }
+    }
+
+    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition.
+    fn stats(&self, s: rdkafka::Statistics) {
+        let lag = &metrics().kafka_lag;
+        for (topic, t) in &s.topics {
+            for (partition, p) in &t.partitions {
+                // -1: the internal unassigned partition; a negative lag: not consumed here
+                if *partition < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                lag.with_label_values(&[&self.source, topic, &partition.to_string()])
+                    .set(p.consumer_lag);
+            }
         }
     }
 }
@@ -164,10 +182,10 @@ impl Ctx {
                 Err(e) => st.fatal = Some(format!("{topic}[{partition}]: state: {e}")),
             }
         }
-        st.shared
-            .counters
-            .assigned
-            .fetch_add(tpl.count() as u64, Ordering::Relaxed);
+        metrics()
+            .kafka_rebalances
+            .with_label_values(&[&st.source, "assign"])
+            .inc();
         tracing::info!(
             source = %st.source,
             partitions = %describe(tpl),
@@ -203,10 +221,17 @@ impl Ctx {
                 tracing::error!("commit at revoke failed: {e}");
             }
         }
-        st.shared
-            .counters
-            .revoked
-            .fetch_add(tpl.count() as u64, Ordering::Relaxed);
+        metrics()
+            .kafka_rebalances
+            .with_label_values(&[&st.source, "revoke"])
+            .inc();
+        for e in tpl.elements() {
+            let _ = metrics().kafka_lag.remove_label_values(&[
+                &st.source,
+                e.topic(),
+                &e.partition().to_string(),
+            ]);
+        }
         tracing::info!(source = %st.source, partitions = %describe(tpl), "partitions revoked");
     }
 }
@@ -219,9 +244,8 @@ impl State {
         partition: i32,
         committed: Option<i64>,
     ) -> std::io::Result<Option<i64>> {
-        let dir = self.shared.state_dir(&self.source);
         let name = format!("{topic}-{partition}");
-        let (mut shard, saved) = Shard::open::<i64>(&self.shared, &dir, &name)?;
+        let (mut shard, saved) = Shard::open::<i64>(&self.shared, &self.source, &name)?;
         let start = match (saved, committed) {
             (Some(s), Some(c)) if s < c => {
                 // another instance went further without sharing its state: its findings are
@@ -229,7 +253,7 @@ impl State {
                 tracing::warn!(
                     "{name}: local state ends at offset {s}, the group committed {c}: starting this partition's state afresh"
                 );
-                let fresh = Shard::fresh(&self.shared, &dir, &name)?;
+                let fresh = Shard::fresh(&self.shared, &self.source, &name)?;
                 shard = fresh;
                 None
             }
@@ -265,7 +289,9 @@ fn consumer(source: &Source, k: &KafkaSource, ctx: Ctx) -> KafkaResult<BaseConsu
     cfg.set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("partition.assignment.strategy", "range,roundrobin")
-        .set("client.id", format!("bypassd-{}", source.name));
+        .set("client.id", format!("bypassd-{}", source.name))
+        // consumer lag per partition for the metrics (ClientContext::stats)
+        .set("statistics.interval.ms", "5000");
     for (key, v) in &k.client {
         cfg.set(key, v);
     }
@@ -294,6 +320,7 @@ pub fn run(shared: &Arc<Shared>, source: &Source, k: &KafkaSource) -> Result<(),
         k,
         Ctx {
             state: state.clone(),
+            source: source.name.clone(),
         },
     )
     .map_err(|e| format!("kafka client: {e}"))?;
@@ -343,6 +370,8 @@ fn consume(
 ) -> Result<(), String> {
     let mut batch = Batch::default();
     let idle = Duration::from_millis(shared.config.idle_timeout as u64);
+    let records_read = metrics().records_read.with_label_values(&[&source.name]);
+    let bytes_read = metrics().bytes_read.with_label_values(&[&source.name]);
     while !shared.stopping() {
         let polled = consumer.poll(POLL);
         let mut st = lock(state);
@@ -356,6 +385,8 @@ fn consume(
         }
         match polled {
             Some(Ok(msg)) => {
+                records_read.inc();
+                bytes_read.inc_by(msg.payload().map_or(0, |p| p.len() as u64));
                 let st = &mut *st;
                 let key = (msg.topic().to_string(), msg.partition());
                 if let Some(part) = st.parts.get_mut(&key) {
@@ -428,6 +459,7 @@ fn consume(
         }
         if let Some(wm) = active_min {
             shared.counters.watermark.store(wm, Ordering::Relaxed);
+            Publisher::watermark(&source.name, wm);
         }
         drop(st);
         if commit.count() > 0 {

@@ -9,6 +9,7 @@
 
 pub mod files;
 pub mod kafka;
+pub mod publish;
 pub mod shard;
 pub mod sink;
 
@@ -124,8 +125,6 @@ impl ApprovalHub {
 #[derive(Default)]
 pub struct Counters {
     pub input_errors: AtomicU64,
-    pub assigned: AtomicU64,
-    pub revoked: AtomicU64,
     /// the last Kafka source watermark (minimum over active partitions)
     pub watermark: std::sync::atomic::AtomicI64,
 }
@@ -159,6 +158,10 @@ impl Shared {
     }
 
     pub fn set_ready(&self, source: &str, ready: bool) {
+        crate::telemetry::metrics()
+            .source_up
+            .with_label_values(&[source])
+            .set(ready as i64);
         let mut r = self.ready.lock().unwrap_or_else(|e| e.into_inner());
         match r.iter_mut().find(|(n, _)| n == source) {
             Some(e) => e.1 = ready,
@@ -184,6 +187,11 @@ impl Shared {
         match Loaded::load(&self.config, next) {
             Ok(l) => {
                 let n = l.detectors.len();
+                publish_detector_set(&l);
+                crate::telemetry::metrics()
+                    .reloads
+                    .with_label_values(&["ok"])
+                    .inc();
                 *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(l);
                 self.generation.store(next, Ordering::Relaxed);
                 tracing::info!(
@@ -194,6 +202,10 @@ impl Shared {
                 true
             }
             Err(e) => {
+                crate::telemetry::metrics()
+                    .reloads
+                    .with_label_values(&["failed"])
+                    .inc();
                 tracing::error!("reload failed, keeping the running detectors:\n{e}");
                 false
             }
@@ -206,10 +218,65 @@ impl Shared {
     }
 }
 
+/// /readyz: every configured source connected and reading, detectors loaded.
+fn readiness(shared: &Arc<Shared>) -> crate::telemetry::http::Readiness {
+    let shared = shared.clone();
+    Box::new(move || {
+        let ready = shared.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting: Vec<&str> = shared
+            .config
+            .sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .filter(|n| !ready.iter().any(|(r, ok)| r == n && *ok))
+            .collect();
+        let detectors = shared.loaded().detectors.len();
+        if !waiting.is_empty() {
+            Err(format!("sources not connected: {}", waiting.join(", ")))
+        } else if detectors == 0 {
+            Err("no detectors loaded".into())
+        } else {
+            Ok(format!(
+                "{} source(s), {detectors} detector(s)",
+                shared.config.sources.len()
+            ))
+        }
+    })
+}
+
+/// The loaded detector count and a hash of the set (ids, logic, titles and severities), so a
+/// dashboard shows when instances run different detectors.
+fn publish_detector_set(l: &Loaded) {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut ds: Vec<&Arc<Detector>> = l.detectors.iter().collect();
+    ds.sort_by(|a, b| a.id.cmp(&b.id));
+    for d in ds {
+        h.update(d.id.as_bytes());
+        h.update(&d.state_fingerprint().to_le_bytes());
+        h.update(d.title.as_bytes());
+        h.update(d.severity.caption().as_bytes());
+        h.update(b"\0");
+    }
+    let m = crate::telemetry::metrics();
+    m.detectors_loaded.set(l.detectors.len() as i64);
+    m.detector_set.reset();
+    m.detector_set
+        .with_label_values(&[&format!("{:016x}", h.digest())])
+        .set(1);
+}
+
+/// The format label of a rejected record that was not recognised as any format.
+const UNKNOWN_FORMAT: &str = "unknown";
+
 /// Count input errors and log them: every one of the first thousand, then every power of two
 /// (all are counted).
 pub fn report_errors(shared: &Shared, source: &str, errors: &mut Vec<crate::decode::InputError>) {
     for e in errors.drain(..) {
+        let format = e.error.format.unwrap_or(UNKNOWN_FORMAT);
+        crate::telemetry::metrics()
+            .rejected
+            .with_label_values(&[source, format, e.error.reason.name()])
+            .inc();
         let n = shared.counters.input_errors.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= 1000 || n.is_power_of_two() {
             tracing::warn!(source, errors = n, "{e}");
@@ -232,7 +299,16 @@ pub fn run(config: Config) -> anyhow::Result<bool> {
         state_dir = %config.state_dir.display(),
         "bypassd starting"
     );
+    publish_detector_set(&loaded);
     let shared = Arc::new(Shared::new(config, loaded)?);
+    let _endpoints = match shared.config.metrics {
+        Some(addr) => {
+            let e = crate::telemetry::http::Endpoints::start(addr, readiness(&shared))?;
+            tracing::info!(addr = %e.addr, "serving /metrics, /healthz, /readyz");
+            Some(e)
+        }
+        None => None,
+    };
     let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel::<Ended>();
     let mut threads = Vec::new();
     for source in shared.config.sources.clone() {

@@ -8,7 +8,9 @@
 //!   still found.
 //! - `<name>.emitted`: the uid of every finding emitted since that snapshot, appended after the
 //!   finding reached the sinks. Re-reading after a crash raises those findings again; their uids
-//!   are found here and they are not emitted twice. The file is emptied at each snapshot.
+//!   are found here and they are not emitted twice. Each snapshot rewrites the file with only
+//!   the uids carried over from before a crash that have not been raised again yet: the re-read
+//!   may still be behind them when the first snapshot after the restart is taken.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -20,13 +22,15 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::publish::Publisher;
 use super::{Loaded, Shared};
 use crate::alerts::finding::Finding;
 use crate::decode::Record;
 use crate::engine::{Engine, Snapshot};
 use crate::event::Millis;
 
-const VERSION: u32 = 1;
+/// 2: open findings (suppression periods) replaced the last-raised times
+const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct StateFile<P> {
@@ -52,7 +56,11 @@ pub struct Shard {
     pub name: String,
     state_path: PathBuf,
     journal: File,
+    journal_path: PathBuf,
+    /// uids emitted since the last snapshot
     emitted: HashSet<String>,
+    /// uids emitted before a crash (read from the journal at start) not raised again yet
+    carried: HashSet<String>,
     pub engine: Engine,
     generation: u64,
     approvals_seen: usize,
@@ -63,16 +71,18 @@ pub struct Shard {
     dirty: bool,
     pub stats: ShardStats,
     found: Vec<Finding>,
+    publish: Publisher,
 }
 
 impl Shard {
-    /// Open the shard `name` in the state directory, restoring its last snapshot if there is one;
-    /// returns the positions saved with it.
+    /// Open the shard `name` of `source` in the source's state directory, restoring its last
+    /// snapshot if there is one; returns the positions saved with it.
     pub fn open<P: DeserializeOwned>(
         shared: &Arc<Shared>,
-        dir: &Path,
+        source: &str,
         name: &str,
     ) -> io::Result<(Shard, Option<P>)> {
+        let dir = &shared.state_dir(source);
         fs::create_dir_all(dir)?;
         let file_name = name.replace(['/', '\\'], "_");
         let state_path = dir.join(format!("{file_name}.state.json"));
@@ -115,11 +125,11 @@ impl Shard {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let emitted = read_journal(&journal_path)?;
-        if !emitted.is_empty() {
+        let carried = read_journal(&journal_path)?;
+        if !carried.is_empty() {
             tracing::info!(
                 shard = name,
-                findings = emitted.len(),
+                findings = carried.len(),
                 "findings emitted after the last snapshot will not be emitted again"
             );
         }
@@ -128,12 +138,15 @@ impl Shard {
             .append(true)
             .open(&journal_path)?;
         let now = Instant::now();
+        let publish = Publisher::new(source, &engine);
         Ok((
             Shard {
                 name: name.to_string(),
                 state_path,
                 journal,
-                emitted,
+                journal_path,
+                emitted: HashSet::new(),
+                carried,
                 engine,
                 generation: loaded.generation,
                 approvals_seen: 0,
@@ -143,13 +156,15 @@ impl Shard {
                 dirty: false,
                 stats: ShardStats::default(),
                 found: Vec::new(),
+                publish,
             },
             positions,
         ))
     }
 
     /// The shard `name` with empty state and no journal, replacing whatever was saved.
-    pub fn fresh(shared: &Arc<Shared>, dir: &Path, name: &str) -> io::Result<Shard> {
+    pub fn fresh(shared: &Arc<Shared>, source: &str, name: &str) -> io::Result<Shard> {
+        let dir = shared.state_dir(source);
         let file_name = name.replace(['/', '\\'], "_");
         for ext in ["state.json", "emitted"] {
             match fs::remove_file(dir.join(format!("{file_name}.{ext}"))) {
@@ -157,7 +172,7 @@ impl Shard {
                 _ => {}
             }
         }
-        Ok(Shard::open::<serde_json::Value>(shared, dir, name)?.0)
+        Ok(Shard::open::<serde_json::Value>(shared, source, name)?.0)
     }
 
     /// Take one decoded record. Approvals go to every shard of the daemon.
@@ -167,6 +182,7 @@ impl Shard {
         self.dirty = true;
         match record {
             Record::Event(ev) => {
+                self.publish.event(ev.format.name());
                 self.sync_approvals();
                 self.engine.push(ev, &mut self.found);
             }
@@ -186,8 +202,10 @@ impl Shard {
             .since(self.approvals_seen, |a| engine.push_approval(a.clone()));
     }
 
-    /// Idle handling and reloads; call often (every loop of the source).
+    /// Idle handling, reloads and metrics; call often (every loop of the source).
     pub fn tick(&mut self, now: Instant) {
+        self.publish
+            .publish(&self.engine, self.last_checkpoint, now);
         let loaded = self.shared.loaded();
         if loaded.generation != self.generation {
             self.reload(&loaded);
@@ -247,11 +265,12 @@ impl Shard {
     pub fn emit(&mut self) -> io::Result<()> {
         for f in self.found.drain(..) {
             let uid = &f.metadata.uid;
-            if self.emitted.contains(uid) {
+            if self.carried.remove(uid) || self.emitted.contains(uid) {
                 self.stats.findings_replayed += 1;
                 continue;
             }
             self.shared.sinks.write(&f)?;
+            self.publish.emitted(&f);
             self.journal.write_all(format!("{uid}\n").as_bytes())?;
             self.emitted.insert(uid.clone());
             self.stats.findings_emitted += 1;
@@ -266,20 +285,30 @@ impl Shard {
     }
 
     /// Save the engine with `positions` (which must cover exactly the records pushed so far),
-    /// then forget the emitted-uid journal the snapshot now covers.
+    /// then forget the emitted uids the snapshot now covers.
     pub fn checkpoint<P: Serialize>(&mut self, positions: &P) -> io::Result<()> {
         self.emit()?;
         let file = StateFile {
             version: VERSION,
             shard: self.name.clone(),
-            saved_at: crate::time::format_rfc3339(wall_clock_now()),
+            saved_at: crate::time::format_rfc3339(crate::time::now_millis()),
             positions,
             engine: self.engine.snapshot().map_err(io::Error::other)?,
         };
         let bytes = serde_json::to_vec(&file).map_err(io::Error::other)?;
         write_atomic(&self.state_path, &bytes)?;
-        self.journal.set_len(0)?;
-        self.journal.sync_data()?;
+        // the snapshot covers what was emitted since the last one; what was emitted before a
+        // crash and not raised again yet must still be recognised
+        if self.carried.is_empty() {
+            self.journal.set_len(0)?;
+            self.journal.sync_data()?;
+        } else {
+            let mut carried: Vec<&String> = self.carried.iter().collect();
+            carried.sort();
+            let text: String = carried.iter().map(|u| format!("{u}\n")).collect();
+            write_atomic(&self.journal_path, text.as_bytes())?;
+            self.journal = OpenOptions::new().append(true).open(&self.journal_path)?;
+        }
         self.emitted.clear();
         self.dirty = false;
         self.last_checkpoint = Instant::now();
@@ -292,12 +321,6 @@ fn new_engine(shared: &Shared, loaded: &Loaded) -> Engine {
     Engine::new(&loaded.detectors, shared.config.lateness)
         .with_hold(shared.config.hold)
         .with_inventory(loaded.inventory.clone())
-}
-
-fn wall_clock_now() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 fn read_journal(path: &Path) -> io::Result<HashSet<String>> {
@@ -326,3 +349,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -77,6 +77,8 @@ impl Reason {
 pub struct DecodeError {
     pub reason: Reason,
     pub message: String,
+    /// the format the record was recognised as, when it was (the metrics' format label)
+    pub format: Option<&'static str>,
 }
 
 impl DecodeError {
@@ -84,21 +86,28 @@ impl DecodeError {
         DecodeError {
             reason,
             message: message.into(),
+            format: None,
         }
     }
 
     pub fn missing(format: Format, field: &str) -> DecodeError {
-        DecodeError::new(
-            Reason::MissingField,
-            format!("{format} record has no {field}"),
-        )
+        DecodeError {
+            format: Some(format.name()),
+            ..DecodeError::new(
+                Reason::MissingField,
+                format!("{format} record has no {field}"),
+            )
+        }
     }
 
     pub fn invalid(format: Format, field: &str, value: &str) -> DecodeError {
-        DecodeError::new(
-            Reason::InvalidField,
-            format!("invalid {field} in {format} record: {value:?}"),
-        )
+        DecodeError {
+            format: Some(format.name()),
+            ..DecodeError::new(
+                Reason::InvalidField,
+                format!("invalid {field} in {format} record: {value:?}"),
+            )
+        }
     }
 
     pub fn line_too_long(max: usize) -> DecodeError {

@@ -14,12 +14,18 @@ pub struct Daemon {
     pub log: PathBuf,
 }
 
-/// Write `config` (TOML; a `[[sinks]]` to `findings.jsonl` is appended) into `dir`.
+/// Write `config` (TOML; a `[[sinks]]` to `findings.jsonl` is appended, and metrics on a free
+/// loopback port unless `config` has a `[metrics]` section) into `dir`.
 pub fn write_config(dir: &Path, name: &str, config: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let findings = dir.join(format!("{name}.findings.jsonl"));
+    let metrics = if config.contains("[metrics]") {
+        ""
+    } else {
+        "\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+    };
     let text = format!(
-        "{config}\n[[sinks]]\ntype = \"file\"\npath = \"{}\"\n",
+        "{config}\n{metrics}\n[[sinks]]\ntype = \"file\"\npath = \"{}\"\n",
         findings.display()
     );
     std::fs::write(&path, text).unwrap();
@@ -69,6 +75,23 @@ impl Daemon {
 
     pub fn signal(&self, sig: &str) {
         signal(&self.child, sig);
+    }
+
+    /// Where the daemon serves /metrics (read from its log; waits for it).
+    pub fn metrics_addr(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log_text();
+            if let Some(line) = log.lines().find(|l| l.contains("serving /metrics")) {
+                let at = line.find("addr=").expect("the line names the address") + 5;
+                return line[at..].split_whitespace().next().unwrap().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no metrics listener in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn log_text(&self) -> String {
