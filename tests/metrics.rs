@@ -147,7 +147,7 @@ fn prometheus_scrapes_the_daemon_and_a_burst_is_one_finding_with_updates() {
             3.0,
         ),
         (
-            "bypassd_findings_total{detector=\"bucket-delete\",family=\"standing_token\",severity=\"High\"}",
+            "bypassd_findings_total{detector=\"bucket-delete\",family=\"standing_token\",severity=\"high\"}",
             1.0,
         ),
         ("bypassd_findings_suppressed_total{detector=\"bucket-delete\"}", 999.0),

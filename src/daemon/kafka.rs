@@ -329,6 +329,11 @@ pub fn run(shared: &Arc<Shared>, source: &Source, k: &KafkaSource) -> Result<(),
         .subscribe(&topics)
         .map_err(|e| format!("subscribe {topics:?}: {e}"))?;
     shared.set_ready(&source.name, true);
+    for kind in ["assign", "revoke"] {
+        metrics()
+            .kafka_rebalances
+            .with_label_values(&[&source.name, kind]);
+    }
     let result = consume(shared, source, k, &consumer, &state);
     if result.is_err() {
         // something was not processed (a sink failed): commit nothing past the last checkpoint,

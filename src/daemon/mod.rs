@@ -258,6 +258,19 @@ fn publish_detector_set(l: &Loaded) {
         h.update(b"\0");
     }
     let m = crate::telemetry::metrics();
+    // every detector's series exist from the start (at 0), so the first finding is a rate
+    for d in &l.detectors {
+        let id = d.id.as_str();
+        m.findings
+            .with_label_values(&[id, d.family.name(), d.severity.name()]);
+        for c in [&m.updates, &m.suppressed, &m.excepted, &m.evictions] {
+            c.with_label_values(&[id]);
+        }
+        m.state_keys.with_label_values(&[id]);
+    }
+    for result in ["ok", "failed"] {
+        m.reloads.with_label_values(&[result]);
+    }
     m.detectors_loaded.set(l.detectors.len() as i64);
     m.detector_set.reset();
     m.detector_set

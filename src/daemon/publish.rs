@@ -36,12 +36,27 @@ fn add_deltas(
 impl Publisher {
     /// Start from `engine` as restored: counts it had before this process are not published again.
     pub fn new(source: &str, engine: &Engine) -> Publisher {
+        // the source's series exist from the start (at 0), so rates and alerts see the first
+        let m = metrics();
+        for c in [
+            &m.records_read,
+            &m.bytes_read,
+            &m.late_events,
+            &m.duplicates,
+            &m.checkpoints,
+        ] {
+            c.with_label_values(&[source]);
+        }
         Publisher {
             source: source.to_string(),
             events: Vec::new(),
             base: engine.stats(),
             keys: BTreeMap::new(),
         }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// One decoded event of `format`.
@@ -55,9 +70,10 @@ impl Publisher {
     /// One record sent to the sinks.
     pub fn emitted(&self, f: &Finding) {
         if f.activity_id == 1 {
+            let severity = f.severity.to_ascii_lowercase();
             metrics()
                 .findings
-                .with_label_values(&[&f.unmapped.detector, f.unmapped.family, f.severity])
+                .with_label_values(&[&f.unmapped.detector, f.unmapped.family, &severity])
                 .inc();
         }
     }

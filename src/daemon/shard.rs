@@ -313,6 +313,10 @@ impl Shard {
         self.dirty = false;
         self.last_checkpoint = Instant::now();
         self.stats.checkpoints += 1;
+        crate::telemetry::metrics()
+            .checkpoints
+            .with_label_values(&[self.publish.source()])
+            .inc();
         Ok(())
     }
 }

@@ -170,6 +170,14 @@ impl Severity {
         self as u8
     }
 
+    /// As detector files write it: `high` (the metrics' severity label).
+    pub fn name(self) -> &'static str {
+        SEVERITIES
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("unknown", |(n, _)| n)
+    }
+
     /// OCSF's caption: `High`.
     pub fn caption(self) -> &'static str {
         match self {
