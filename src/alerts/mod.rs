@@ -1,4 +1,6 @@
-//! Alerts: the finding record (OCSF Detection Finding) built from a detector's candidate.
+//! Alerts: the finding record (OCSF Detection Finding) built from a detector's candidate, and the
+//! sinks that deliver it.
 
 pub mod context;
 pub mod finding;
+pub mod sinks;

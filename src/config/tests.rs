@@ -18,7 +18,7 @@ fn the_documented_example_is_valid() {
     };
     assert_eq!(f.paths, ["/var/log/kube-audit/*.log*"]);
     assert_eq!(f.start_at, StartAt::End);
-    assert!(matches!(c.sinks[..], [Sink::Stdout]));
+    assert!(matches!(c.sinks[..], [SinkConfig::Stdout(_)]));
 }
 
 #[test]
@@ -44,7 +44,7 @@ topics = ["cloudtrail"]
     assert_eq!(c.shutdown_timeout, 10 * SECOND);
     assert!(c.watch_config);
     assert!(c.metrics.is_none());
-    assert!(matches!(c.sinks[..], [Sink::Stdout]));
+    assert!(matches!(c.sinks[..], [SinkConfig::Stdout(_)]));
     let SourceKind::Kafka(k) = &c.sources[0].kind else {
         panic!("kafka source")
     };

@@ -59,7 +59,8 @@ fn opts(name: &str, help: &str) -> Opts {
 macro_rules! reg {
     ($r:expr, $m:expr) => {{
         let m = $m.expect("metric definition");
-        $r.register(Box::new(m.clone())).expect("metric registered once");
+        $r.register(Box::new(m.clone()))
+            .expect("metric registered once");
         m
     }};
 }
@@ -248,7 +249,9 @@ impl Metrics {
         };
         #[cfg(target_os = "linux")]
         m.registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
             .expect("process collector registered once");
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
