@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn renders_dotted_paths_escaped_so_the_payload_stays_json() {
         let t = Template::parse(
-            r#"{"text": "[{{severity}}] {{finding_info.title}}: {{ message }}", "n": {{unmapped.count}}, "op": "{{evidences.0.api.operation}}", "x": "{{missing.field}}"}"#,
+            r#"{"text": "[{{severity}}] {{finding_info.title}}: {{ message }}", "n": {{unmapped.count}}, "op": "{{evidences.0.api.operation}}", "x": "{{unmapped.credential.id}}"}"#,
         )
         .unwrap();
         t.check().unwrap();
