@@ -45,7 +45,11 @@ fn start(dir: &Path) -> Option<Alertmanager> {
         return None;
     };
     let config = dir.join("alertmanager.yml");
-    std::fs::write(&config, "route:\n  receiver: none\nreceivers:\n  - name: none\n").unwrap();
+    std::fs::write(
+        &config,
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+    )
+    .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -98,11 +102,15 @@ fn alertmanager_receives_labelled_alerts_and_updates_refresh_them() {
     sinks.write(&finding(2)).unwrap();
     sinks.write(&update(1, 5)).unwrap();
     let started = Instant::now();
-    until(Duration::from_secs(10), "both alerts, the first updated", || {
-        let a = alerts(&am.url);
-        a.len() == 2
-            && by_finding(&a, "f001").is_some_and(|x| x["annotations"]["ocsf_uid"] == "f001-5")
-    });
+    until(
+        Duration::from_secs(10),
+        "both alerts, the first updated",
+        || {
+            let a = alerts(&am.url);
+            a.len() == 2
+                && by_finding(&a, "f001").is_some_and(|x| x["annotations"]["ocsf_uid"] == "f001-5")
+        },
+    );
     sinks.close(Instant::now() + Duration::from_secs(5));
 
     let all = alerts(&am.url);

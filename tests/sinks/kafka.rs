@@ -40,7 +40,12 @@ fn kafka_sink_produces_every_finding_keyed_by_finding_uid() {
     let delivered = || m.sink_deliveries.with_label_values(&["kafka-test"]).get();
     let deadline = Instant::now() + Duration::from_secs(20);
     while delivered() < written.len() as u64 {
-        assert!(Instant::now() < deadline, "delivered {} of {}", delivered(), written.len());
+        assert!(
+            Instant::now() < deadline,
+            "delivered {} of {}",
+            delivered(),
+            written.len()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     sinks.close(Instant::now() + Duration::from_secs(5));
@@ -66,7 +71,8 @@ fn consume(brokers: &str, topic: &str, n: usize) -> BTreeMap<String, Vec<String>
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..3 {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).unwrap();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -80,7 +86,11 @@ fn consume(brokers: &str, topic: &str, n: usize) -> BTreeMap<String, Vec<String>
         let msg = msg.unwrap();
         let key = String::from_utf8(msg.key().unwrap().to_vec()).unwrap();
         let v: serde_json::Value = serde_json::from_slice(msg.payload().unwrap()).unwrap();
-        assert_eq!(v["finding_info"]["uid"], key.as_str(), "key is the finding uid");
+        assert_eq!(
+            v["finding_info"]["uid"],
+            key.as_str(),
+            "key is the finding uid"
+        );
         out.entry(key)
             .or_default()
             .push(v["metadata"]["uid"].as_str().unwrap().to_string());
