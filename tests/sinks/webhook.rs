@@ -107,14 +107,24 @@ backoff_max = "2s"
     let mut want: Vec<String> = (0..12).map(|n| format!("f{n:03}")).collect();
     want.retain(|u| u != "f003");
     assert_eq!(accepted(&seen), want, "each once, in the order written");
-    let seen = seen.lock().unwrap().clone();
+    check_requests(&seen.lock().unwrap());
+
+    let rejected =
+        std::fs::read_to_string(state.join("sinks").join(name).join("rejected.jsonl")).unwrap();
+    assert_eq!(super::uids(&rejected), ["f003"]);
+    check_metrics(name);
+}
+
+/// Every request: auth from the token file, the record uid as Idempotency-Key, the template;
+/// f003 asked once; the filtered finding never; the 429's Retry-After waited for.
+fn check_requests(seen: &[Seen]) {
     assert_eq!(
         seen.iter().filter(|s| uid_of(&s.body) == "f003").count(),
         1,
         "a 400 is not retried"
     );
     assert!(seen.iter().all(|s| uid_of(&s.body) != "f099"), "filtered");
-    for s in &seen {
+    for s in seen {
         let uid = uid_of(&s.body);
         assert_eq!(s.headers["authorization"], "Bearer s3cret");
         assert_eq!(s.headers["idempotency-key"], uid);
@@ -134,10 +144,11 @@ backoff_max = "2s"
         gap >= Duration::from_millis(950),
         "Retry-After honoured: {gap:?}"
     );
+}
 
-    let rejected =
-        std::fs::read_to_string(state.join("sinks").join(name).join("rejected.jsonl")).unwrap();
-    assert_eq!(super::uids(&rejected), ["f003"]);
+fn check_metrics(name: &str) {
+    let m = metrics();
+    let failures = |reason: &str| m.sink_failures.with_label_values(&[name, reason]).get();
     assert_eq!(m.sink_deliveries.with_label_values(&[name]).get(), 11);
     assert_eq!(
         m.sink_dropped.with_label_values(&[name, "rejected"]).get(),

@@ -203,25 +203,8 @@ impl Spool {
             if r.pos >= head {
                 break;
             }
-            if r.file.as_ref().map(|(s, _)| *s) != Some(r.pos.segment) {
-                let path = self.segment_path(r.pos.segment);
-                let mut f = match File::open(&path) {
-                    Ok(f) => f,
-                    Err(e)
-                        if e.kind() == io::ErrorKind::NotFound && r.pos.segment < head.segment =>
-                    {
-                        tracing::warn!(sink = %self.name, path = %path.display(), "spool segment missing; skipping to the next");
-                        r.pos = Pos {
-                            segment: r.pos.segment + 1,
-                            offset: 0,
-                        };
-                        continue;
-                    }
-                    Err(e) => return Err(io_err(&path)(e)),
-                };
-                f.seek(SeekFrom::Start(r.pos.offset))
-                    .map_err(io_err(&path))?;
-                r.file = Some((r.pos.segment, BufReader::new(f)));
+            if r.file.as_ref().map(|(s, _)| *s) != Some(r.pos.segment) && !self.open_at(r, head)? {
+                continue;
             }
             let (_, file) = r.file.as_mut().expect("opened above");
             let mut bytes = Vec::new();
@@ -252,6 +235,28 @@ impl Spool {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Open the reader's segment at its offset; false when the segment is gone and the reader
+    /// moved on to the next one.
+    fn open_at(&self, r: &mut Reader, head: Pos) -> Result<bool, SpoolError> {
+        let path = self.segment_path(r.pos.segment);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && r.pos.segment < head.segment => {
+                tracing::warn!(sink = %self.name, path = %path.display(), "spool segment missing; skipping to the next");
+                r.pos = Pos {
+                    segment: r.pos.segment + 1,
+                    offset: 0,
+                };
+                return Ok(false);
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        f.seek(SeekFrom::Start(r.pos.offset))
+            .map_err(io_err(&path))?;
+        r.file = Some((r.pos.segment, BufReader::new(f)));
+        Ok(true)
     }
 
     /// The receiver has everything up to `end` (`records` lines, `bytes` long with their

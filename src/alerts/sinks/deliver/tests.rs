@@ -1,5 +1,6 @@
 use super::*;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 #[test]
 fn backoff_stays_within_its_doubling_cap_and_the_max() {
