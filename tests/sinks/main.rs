@@ -7,6 +7,7 @@ mod common;
 mod receiver;
 
 mod alertmanager;
+mod daemon;
 mod kafka;
 mod webhook;
 

@@ -252,6 +252,36 @@ mod tests {
         }
     }
 
+    fn sink(extra: &str) -> HttpSink {
+        toml::from_str(&format!("url = \"https://x.example/\"\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn tokens_and_ca_files_are_read_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "  abc\n").unwrap();
+        let mut h = sink("auth_scheme = \"Token\"");
+        h.token_file = Some(token.clone());
+        let c = HttpClient::open(&h, h.url.clone()).unwrap();
+        assert_eq!(c.auth, Some(("Authorization".into(), "Token abc".into())));
+        std::fs::write(&token, "\n").unwrap();
+        let e = HttpClient::open(&h, h.url.clone()).err().unwrap();
+        assert!(matches!(e, HttpSetupError::EmptyToken { .. }), "{e}");
+        let h = sink("token_env = \"BYPASSD_TEST_UNSET_TOKEN_VARIABLE\"");
+        let e = HttpClient::open(&h, h.url.clone()).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "token_env BYPASSD_TEST_UNSET_TOKEN_VARIABLE: the variable is not set or empty"
+        );
+        let mut h = sink("");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        h.ca_file = Some(ca);
+        let e = HttpClient::open(&h, h.url.clone()).err().unwrap();
+        assert!(e.to_string().ends_with("no PEM certificate in it"), "{e}");
+    }
+
     #[test]
     fn body_prefix_is_200_bytes() {
         let long = "x".repeat(1000);
