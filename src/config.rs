@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::alerts::sinks::validate_all;
+pub use crate::alerts::sinks::SinkConfig;
 use crate::event::Millis;
 pub use crate::sources::tail::StartAt;
 use crate::time::{parse_duration, SECOND};
@@ -35,7 +37,7 @@ pub struct Config {
     /// /metrics, /healthz, /readyz (default 127.0.0.1:9464; `None` when "off")
     pub metrics: Option<SocketAddr>,
     pub sources: Vec<Source>,
-    pub sinks: Vec<Sink>,
+    pub sinks: Vec<SinkConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,12 +70,6 @@ pub struct KafkaSource {
     /// librdkafka properties passed through as given (SASL, TLS, timeouts)
     pub client: BTreeMap<String, String>,
     pub max_message_bytes: usize,
-}
-
-#[derive(Debug, Clone)]
-pub enum Sink {
-    Stdout,
-    File { path: PathBuf },
 }
 
 /// Every problem found in a configuration file.
@@ -158,13 +154,6 @@ enum SourceFile {
     },
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum SinkFile {
-    Stdout,
-    File { path: String },
-}
-
 const TOP_KEYS: &[&str] = &["daemon", "metrics", "sources", "sinks"];
 
 impl Config {
@@ -194,7 +183,7 @@ impl Config {
         let daemon: Daemon = section(&table, "daemon", &mut errors).unwrap_or_default();
         let metrics: Option<Metrics> = section(&table, "metrics", &mut errors);
         let sources: Vec<SourceFile> = list(&table, "sources", &mut errors);
-        let sinks: Vec<SinkFile> = list(&table, "sinks", &mut errors);
+        let mut sinks: Vec<(usize, SinkConfig)> = list_indexed(&table, "sinks", &mut errors);
 
         let mut dur = |key: &str, v: &Option<String>, default: Millis| match v {
             None => default,
@@ -271,17 +260,10 @@ impl Config {
         } else if sources.is_empty() {
             errors.push("no [[sources]]: add a file or kafka source".into());
         }
-        let mut sinks: Vec<Sink> = sinks
-            .into_iter()
-            .map(|s| match s {
-                SinkFile::Stdout => Sink::Stdout,
-                SinkFile::File { path } => Sink::File {
-                    path: resolve(&path),
-                },
-            })
-            .collect();
+        validate_all(&mut sinks, &base, &mut errors);
+        let mut sinks: Vec<SinkConfig> = sinks.into_iter().map(|(_, s)| s).collect();
         if sinks.is_empty() && !table.contains_key("sinks") {
-            sinks.push(Sink::Stdout);
+            sinks.push(SinkConfig::stdout());
         }
 
         if !errors.is_empty() {
@@ -324,6 +306,18 @@ fn section<T: DeserializeOwned>(
 
 /// One `[[list]]`, each entry checked on its own so every bad entry is reported.
 fn list<T: DeserializeOwned>(table: &toml::Table, key: &str, errors: &mut Vec<String>) -> Vec<T> {
+    list_indexed(table, key, errors)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// [`list`], each entry with its index in the file's list.
+fn list_indexed<T: DeserializeOwned>(
+    table: &toml::Table,
+    key: &str,
+    errors: &mut Vec<String>,
+) -> Vec<(usize, T)> {
     let Some(v) = table.get(key) else {
         return Vec::new();
     };
@@ -339,7 +333,7 @@ fn list<T: DeserializeOwned>(table: &toml::Table, key: &str, errors: &mut Vec<St
             .map(|n| format!("[[{key}]] #{} ({n})", i + 1))
             .unwrap_or_else(|| format!("[[{key}]] #{}", i + 1));
         match item.clone().try_into() {
-            Ok(t) => out.push(t),
+            Ok(t) => out.push((i, t)),
             Err(e) => errors.push(format!("{label}: {}", one_line(&e))),
         }
     }

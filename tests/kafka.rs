@@ -9,8 +9,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -127,86 +126,11 @@ fn mock_cluster_findings_offsets_and_a_pattern_across_a_restart() {
     assert_eq!(got, want);
 }
 
-// ---- tansu ------------------------------------------------------------------------------------
-
-struct Tansu {
-    child: Child,
-    brokers: String,
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tansu_binary() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/tansu"));
-    let on_path = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("tansu"))
-            .find(|p| p.is_file())
-    });
-    on_path.or(home.filter(|p| p.is_file()))
-}
-
-/// A tansu broker on a free loopback port, or `None` (skip) when not installed.
-fn tansu(topic_partitions: i32) -> Option<Tansu> {
-    let required = std::env::var("BYPASSD_REQUIRE_BROKER").is_ok_and(|v| v == "1");
-    let Some(bin) = tansu_binary() else {
-        assert!(
-            !required,
-            "BYPASSD_REQUIRE_BROKER=1 but no tansu binary (cargo install tansu --version 0.6.0 --locked --features dynostore)"
-        );
-        eprintln!("SKIPPED: no tansu broker installed (cargo install tansu --version 0.6.0 --locked --features dynostore)");
-        return None;
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(&bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tansu");
-    let t = Tansu {
-        child,
-        brokers: format!("127.0.0.1:{port}"),
-    };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(&t.brokers).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "tansu did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let status = Command::new(&bin)
-        .args(["topic", "create", "--broker", &url, "--partitions"])
-        .arg(topic_partitions.to_string())
-        .arg("audit")
-        .stdout(Stdio::null())
-        .status()
-        .expect("tansu topic create");
-    assert!(status.success(), "topic create");
-    Some(t)
-}
-
 #[test]
 fn tansu_kill_9_mid_stream_then_restart_gives_every_finding_exactly_once() {
-    let Some(broker) = tansu(3) else { return };
+    let Some(broker) = tansu("audit", 3) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     kafka_config(d, "c", &broker.brokers, "bypassd-crash", "state");
@@ -235,7 +159,9 @@ fn tansu_kill_9_mid_stream_then_restart_gives_every_finding_exactly_once() {
 
 #[test]
 fn tansu_group_of_two_one_leaves_the_other_takes_over_with_no_lost_findings() {
-    let Some(broker) = tansu(4) else { return };
+    let Some(broker) = tansu("audit", 4) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // the two instances share a state directory (a shared volume), so the survivor restores

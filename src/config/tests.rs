@@ -18,7 +18,7 @@ fn the_documented_example_is_valid() {
     };
     assert_eq!(f.paths, ["/var/log/kube-audit/*.log*"]);
     assert_eq!(f.start_at, StartAt::End);
-    assert!(matches!(c.sinks[..], [Sink::Stdout]));
+    assert!(matches!(c.sinks[..], [SinkConfig::Stdout(_)]));
 }
 
 #[test]
@@ -48,7 +48,7 @@ topics = ["cloudtrail"]
         Some(crate::config::DEFAULT_METRICS_LISTEN),
         "loopback by default"
     );
-    assert!(matches!(c.sinks[..], [Sink::Stdout]));
+    assert!(matches!(c.sinks[..], [SinkConfig::Stdout(_)]));
     let SourceKind::Kafka(k) = &c.sources[0].kind else {
         panic!("kafka source")
     };

@@ -11,13 +11,13 @@ pub mod files;
 pub mod kafka;
 pub mod publish;
 pub mod shard;
-pub mod sink;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::alerts::sinks::Sinks;
 use crate::config::{Config, SourceKind};
 use crate::context::Approval;
 use crate::decode::mapping::Mappings;
@@ -26,7 +26,6 @@ use crate::detect::{load, selftest};
 use crate::event::Format;
 use crate::inventory::Inventory;
 use crate::replay::DecodeOptions;
-use sink::Sinks;
 
 /// One validated set of detectors, inventory and mappings.
 pub struct Loaded {
@@ -143,8 +142,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, loaded: Loaded) -> std::io::Result<Shared> {
-        let sinks = Sinks::open(&config.sinks)?;
+    pub fn new(config: Config, loaded: Loaded) -> anyhow::Result<Shared> {
+        let sinks = Sinks::open(&config.sinks, &config.state_dir)?;
         Ok(Shared {
             generation: AtomicU64::new(loaded.generation),
             loaded: RwLock::new(Arc::new(loaded)),
@@ -361,7 +360,11 @@ pub fn run(config: Config) -> anyhow::Result<bool> {
             tokio::select! {
                 _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
-                _ = hup.recv() => { tracing::info!("SIGHUP: reloading"); shared.reload(); }
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading, reopening sink files");
+                    shared.sinks.reopen();
+                    shared.reload();
+                }
                 Some(()) = watch_rx.recv() => {
                     // editors write in several steps: let them finish
                     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -406,6 +409,8 @@ pub fn run(config: Config) -> anyhow::Result<bool> {
             all_stopped = false;
         }
     }
+    // network sinks deliver what they can until the deadline; the rest stays spooled
+    shared.sinks.close(deadline);
     tracing::info!(clean = clean && all_stopped, "bypassd stopped");
     Ok(clean && all_stopped)
 }

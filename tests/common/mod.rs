@@ -1,5 +1,6 @@
 //! Running the real `bypassd` binary as a daemon in tests: a config in a temporary directory,
-//! findings to a file sink, SIGTERM / SIGKILL, and waiting for findings by uid.
+//! findings to a file sink, SIGTERM / SIGKILL, and waiting for findings by uid; and a tansu
+//! Kafka-protocol broker for the tests that need a real one.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -276,4 +277,82 @@ pub fn restart_after_kill(dir: &Path, name: &str, before: usize, want: &BTreeSet
     let (code, _) = daemon.stop();
     assert_eq!(code, Some(0));
     assert_eq!(&once_each(&read_findings(&findings)), want);
+}
+
+// ---- tansu ------------------------------------------------------------------------------------
+
+pub struct Tansu {
+    pub child: Child,
+    pub brokers: String,
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn tansu_binary() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/tansu"));
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("tansu"))
+            .find(|p| p.is_file())
+    });
+    on_path.or(home.filter(|p| p.is_file()))
+}
+
+/// A tansu broker on a free loopback port with `topic` created, or `None` (skip) when not
+/// installed and BYPASSD_REQUIRE_BROKER is not 1.
+pub fn tansu(topic: &str, topic_partitions: i32) -> Option<Tansu> {
+    let required = std::env::var("BYPASSD_REQUIRE_BROKER").is_ok_and(|v| v == "1");
+    let Some(bin) = tansu_binary() else {
+        assert!(
+            !required,
+            "BYPASSD_REQUIRE_BROKER=1 but no tansu binary (cargo install tansu --version 0.6.0 --locked --features dynostore)"
+        );
+        eprintln!("SKIPPED: no tansu broker installed (cargo install tansu --version 0.6.0 --locked --features dynostore)");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(&bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tansu");
+    let t = Tansu {
+        child,
+        brokers: format!("127.0.0.1:{port}"),
+    };
+    let start = Instant::now();
+    while std::net::TcpStream::connect(&t.brokers).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "tansu did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new(&bin)
+        .args(["topic", "create", "--broker", &url, "--partitions"])
+        .arg(topic_partitions.to_string())
+        .arg(topic)
+        .stdout(Stdio::null())
+        .status()
+        .expect("tansu topic create");
+    assert!(status.success(), "topic create");
+    Some(t)
 }

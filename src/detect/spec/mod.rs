@@ -128,7 +128,8 @@ pub enum Family {
     ApprovalBypass,
 }
 
-const FAMILIES: &[(&str, Family)] = &[
+/// Family names as detector files (and sink filters) write them.
+pub const FAMILIES: &[(&str, Family)] = &[
     ("credential_sharing", Family::CredentialSharing),
     ("standing_token", Family::StandingToken),
     ("break_glass", Family::BreakGlass),
@@ -157,7 +158,8 @@ pub enum Severity {
     Critical = 5,
 }
 
-const SEVERITIES: &[(&str, Severity)] = &[
+/// Severity names as detector files (and sink filters) write them, lowest first.
+pub const SEVERITIES: &[(&str, Severity)] = &[
     ("informational", Severity::Informational),
     ("low", Severity::Low),
     ("medium", Severity::Medium),
