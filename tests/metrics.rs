@@ -4,11 +4,19 @@
 //! matching events giving one finding, Updates, and the suppressed count in the metrics.
 
 mod common;
+#[path = "common/names.rs"]
+mod names;
 #[path = "common/prom.rs"]
 mod prom;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 use common::*;
 
@@ -53,6 +61,60 @@ fn input() -> Vec<String> {
     lines
 }
 
+/// A webhook receiver answering 200 to every POST; counts them.
+fn receiver() -> (String, Arc<AtomicUsize>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
+    let n = Arc::new(AtomicUsize::new(0));
+    let seen = n.clone();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            seen.fetch_add(1, Ordering::Relaxed);
+            let _ = req.respond(tiny_http::Response::from_string("ok"));
+        }
+    });
+    (url, n)
+}
+
+/// A Kafka source on librdkafka's mock cluster, with a few records in it.
+fn kafka() -> MockCluster<'static, DefaultProducerContext> {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("audit", 2, 1).expect("topic");
+    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .create()
+        .expect("producer");
+    for l in shared_key(1, 0) {
+        p.send(BaseRecord::to("audit").key("k").payload(&l))
+            .unwrap();
+    }
+    p.flush(Duration::from_secs(10)).unwrap();
+    cluster
+}
+
+/// The exposition once every name `deploy/` uses is in it (Kafka lag comes with librdkafka's
+/// statistics, every 5 s); panics naming the missing ones.
+fn exposition_with_every_name_used(addr: &str) -> String {
+    let used = names::metric_names_used();
+    assert!(used.len() > 20, "{used:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = get(addr, "/metrics");
+        let missing: Vec<&String> = used
+            .iter()
+            .filter(|n| !text.contains(&format!("# TYPE {n} ")))
+            .collect();
+        if missing.is_empty() {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "used by the dashboard or the alert rules but not exported: {missing:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 #[test]
 fn prometheus_scrapes_the_daemon_and_a_burst_is_one_finding_with_updates() {
     let dir = tempfile::tempdir().unwrap();
@@ -60,13 +122,34 @@ fn prometheus_scrapes_the_daemon_and_a_burst_is_one_finding_with_updates() {
     std::fs::create_dir_all(d.join("logs")).unwrap();
     std::fs::create_dir_all(d.join("detectors")).unwrap();
     std::fs::write(d.join("detectors/burst.yaml"), BURST).unwrap();
+    let (hook, posts) = receiver();
+    let cluster = kafka();
     write_config(
         d,
         "p",
         &format!(
-            "[daemon]\nstate_dir = \"state\"\ndetectors = \"{}/detectors\"\n[[sources]]\ntype = \"file\"\nname = \"audit\"\npaths = [\"{}/logs/*.log\"]\nstart_at = \"beginning\"\n",
-            d.display(),
-            d.display()
+            r#"[daemon]
+state_dir = "state"
+detectors = "{d}/detectors"
+idle_timeout = "1s"
+[[sources]]
+type = "file"
+name = "audit"
+paths = ["{d}/logs/*.log"]
+start_at = "beginning"
+[[sources]]
+type = "kafka"
+name = "stream"
+brokers = "{brokers}"
+group_id = "metrics-test"
+topics = ["audit"]
+[[sinks]]
+type = "webhook"
+name = "soc"
+url = "{hook}"
+"#,
+            d = d.display(),
+            brokers = cluster.bootstrap_servers(),
         ),
     );
     let lines = input();
@@ -103,9 +186,9 @@ fn prometheus_scrapes_the_daemon_and_a_burst_is_one_finding_with_updates() {
     assert_eq!(code, 200, "{body}");
     let (code, body) = get(&addr, "/readyz");
     assert_eq!(code, 200, "{body}");
-    let (code, exposition) = get(&addr, "/metrics");
-    assert_eq!(code, 200);
     assert!(addr.starts_with("127.0.0.1:"));
+    // every metric the dashboard and the alert rules use is exported (names cannot drift)
+    let exposition = exposition_with_every_name_used(&addr);
 
     // promtool's linter is clean on the exposition
     if let Some(promtool) = prom::tool("promtool") {
@@ -157,6 +240,11 @@ fn prometheus_scrapes_the_daemon_and_a_burst_is_one_finding_with_updates() {
         ("sum(bypassd_tail_lag_bytes{source=\"audit\"})", 0.0),
         ("count(bypassd_build_info)", 1.0),
         ("up{job=\"bypassd\"}", 1.0),
+        ("bypassd_sink_deliveries_total{sink=\"soc\"}", 11.0),
+        ("bypassd_sink_queue_findings{sink=\"soc\"}", 0.0),
+        ("sum(bypassd_sink_failures_total{sink=\"soc\"})", 0.0),
+        ("bypassd_source_records_read_total{source=\"stream\"}", 3.0),
+        ("sum(bypassd_kafka_consumer_lag_messages{source=\"stream\"})", 0.0),
     ];
     for (q, want) in checks {
         if let Err(last) = p.wait_for(q, *want) {
@@ -173,6 +261,7 @@ fn prometheus_scrapes_the_daemon_and_a_burst_is_one_finding_with_updates() {
     let want: usize = lines.iter().map(|l| l.len() + 1).sum();
     assert_eq!(bytes, want as f64);
     assert!(p.value("process_resident_memory_bytes").unwrap() > 0.0);
+    assert_eq!(posts.load(Ordering::Relaxed), 11, "one POST per record");
     let (code, _) = daemon.stop();
     assert_eq!(code, Some(0));
 }

@@ -241,6 +241,9 @@ impl Worker {
                 }
                 Outcome::Rejected { detail } => {
                     self.set_aside(&batch.records, &detail);
+                    m.sink_failures
+                        .with_label_values(&[&self.name, "status_4xx"])
+                        .inc();
                     m.sink_dropped
                         .with_label_values(&[&self.name, "rejected"])
                         .inc_by(n);

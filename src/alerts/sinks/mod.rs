@@ -66,6 +66,30 @@ pub enum OpenError {
     },
 }
 
+/// A sink's series exist from the start (at 0), so rates and alerts see the first failure.
+fn zero_series(name: &str, network: bool) {
+    let m = metrics();
+    m.sink_deliveries.with_label_values(&[name]);
+    m.sink_filtered.with_label_values(&[name]);
+    if !network {
+        return;
+    }
+    m.sink_retries.with_label_values(&[name]);
+    m.sink_latency.with_label_values(&[name]);
+    for reason in [
+        "connect",
+        "timeout",
+        "status_5xx",
+        "status_429",
+        "status_4xx",
+    ] {
+        m.sink_failures.with_label_values(&[name, reason]);
+    }
+    for reason in ["rejected", "spool_full", "corrupt"] {
+        m.sink_dropped.with_label_values(&[name, reason]);
+    }
+}
+
 /// Every configured sink.
 pub struct Sinks {
     outs: Vec<Out>,
@@ -100,6 +124,7 @@ impl Sinks {
         };
         for c in config {
             let target = open_target(c, &state_dir.join("sinks").join(c.name()))?;
+            zero_series(c.name(), matches!(target, Target::Network(_)));
             sinks.outs.push(Out {
                 name: c.name().to_string(),
                 filter: c.filter(),
