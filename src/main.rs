@@ -75,6 +75,10 @@ struct ReplayArgs {
     /// Write findings here instead of stdout
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Send findings to the `[[sinks]]` of this daemon config (webhook, Alertmanager, Kafka,
+    /// file) instead of stdout; waits up to its shutdown_timeout for delivery at the end
+    #[arg(long, value_name = "CONFIG")]
+    sinks: Option<PathBuf>,
     /// How late an event may arrive and still be put in order
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     lateness: Millis,
@@ -212,7 +216,17 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             return Err(UsageError("--until must be after --since".into()).into());
         }
     }
+    let sinks = match &a.sinks {
+        Some(p) => {
+            let c = bypassd::config::Config::load(p).map_err(|e| UsageError(e.to_string()))?;
+            let s = bypassd::alerts::sinks::Sinks::open(&c.sinks, &c.state_dir)
+                .with_context(|| format!("sinks of {}", p.display()))?;
+            Some((Arc::new(s), c.shutdown_timeout))
+        }
+        None => None,
+    };
     let opts = ReplayOptions {
+        sinks: sinks.as_ref().map(|(s, _)| s.clone()),
         inputs,
         format,
         since: a.since,
@@ -235,6 +249,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             1 << 16,
             File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         )),
+        None if sinks.is_some() => Box::new(io::sink()),
         None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
     };
     let progress = Progress::default();
@@ -250,6 +265,10 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         stop.store(true, Ordering::Relaxed);
         r
     });
+    if let Some((s, timeout)) = &sinks {
+        let deadline = std::time::Instant::now() + Duration::from_millis(*timeout as u64);
+        s.close(deadline);
+    }
     match result {
         Ok(summary) => {
             eprint!("{summary}");

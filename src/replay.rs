@@ -39,6 +39,8 @@ pub struct ReplayOptions {
     pub inventory: Arc<Inventory>,
     /// operator-defined formats
     pub mappings: Arc<Mappings>,
+    /// also hand every finding to these sinks (a daemon config's `[[sinks]]`)
+    pub sinks: Option<Arc<crate::alerts::sinks::Sinks>>,
 }
 
 /// What a replay did, for the stderr summary.
@@ -408,7 +410,7 @@ pub fn run(
                     errlog,
                     &mut shown,
                 );
-                write_findings(&mut findings, out, progress)?;
+                write_findings(&mut findings, out, progress, opts.sinks.as_deref())?;
                 if let Err(e) = r {
                     drop(done_rx);
                     return Err(e);
@@ -422,7 +424,7 @@ pub fn run(
     });
     result?;
     engine.flush(&mut findings);
-    write_findings(&mut findings, out, progress)?;
+    write_findings(&mut findings, out, progress, opts.sinks.as_deref())?;
     out.flush()?;
     if shown < summary.errors() as usize {
         let _ = writeln!(
@@ -503,10 +505,14 @@ fn write_findings(
     findings: &mut Vec<Finding>,
     out: &mut dyn Write,
     progress: &Progress,
+    sinks: Option<&crate::alerts::sinks::Sinks>,
 ) -> io::Result<()> {
     for f in findings.drain(..) {
         serde_json::to_writer(&mut *out, &f)?;
         out.write_all(b"\n")?;
+        if let Some(s) = sinks {
+            s.write(&f)?;
+        }
         progress.findings.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())

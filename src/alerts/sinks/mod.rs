@@ -95,6 +95,14 @@ pub struct Sinks {
     outs: Vec<Out>,
 }
 
+impl std::fmt::Debug for Sinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.outs.iter().map(|o| &o.name))
+            .finish()
+    }
+}
+
 struct Out {
     name: String,
     filter: Filter,
