@@ -26,6 +26,8 @@ pub enum SpoolError {
         #[source]
         source: io::Error,
     },
+    #[error("spool {path} is in use by another bypassd process (a daemon, or a replay --sinks, with the same state_dir and sink name); give each its own state_dir")]
+    InUse { path: PathBuf },
 }
 
 /// A place in the spool: segment number and byte offset in it.
@@ -65,6 +67,9 @@ pub struct Spool {
     segment_bytes: u64,
     max_bytes: u64,
     inner: Mutex<Inner>,
+    /// held (flock) while the spool is open: two processes appending to and acknowledging one
+    /// spool would duplicate and lose findings
+    _lock: File,
 }
 
 struct Inner {
@@ -93,6 +98,22 @@ impl Spool {
     ) -> Result<(Spool, Reader), SpoolError> {
         let dir = sink_dir.join("spool");
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let lock_path = sink_dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(SpoolError::InUse {
+                    path: sink_dir.to_path_buf(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
         let cursor_path = sink_dir.join("cursor.json");
         let segments = list_segments(&dir)?;
         let mut acked = read_cursor(&cursor_path);
@@ -129,6 +150,7 @@ impl Spool {
             segment_bytes,
             max_bytes,
             inner: Mutex::new(inner),
+            _lock: lock,
         };
         spool.publish(&spool.lock());
         if records > 0 {

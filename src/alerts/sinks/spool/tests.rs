@@ -155,3 +155,19 @@ fn a_bad_cursor_means_delivering_from_the_oldest_segment() {
     let (s, mut r) = open(d, 1 << 20, 1 << 20);
     assert_eq!(read_all(&s, &mut r).len(), 2, "at least once");
 }
+
+#[test]
+fn a_spool_open_in_another_process_or_handle_is_refused_until_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let first = open(d, 64, 1 << 20);
+    let name = d.file_name().unwrap().to_string_lossy().into_owned();
+    match Spool::open(d, &name, 64, 1 << 20) {
+        Err(e @ SpoolError::InUse { .. }) => {
+            assert!(e.to_string().contains("in use by another bypassd"), "{e}")
+        }
+        other => panic!("a second open must be refused: {:?}", other.map(|_| ())),
+    }
+    drop(first);
+    open(d, 64, 1 << 20);
+}
