@@ -310,7 +310,7 @@ fn ci_ip(rng: &mut Rng) -> String {
 
 /// A stable address of one runner (by job or runner number), so a job keeps its address.
 fn ci_ip_of(x: u64) -> String {
-    if x % 7 == 0 {
+    if x.is_multiple_of(7) {
         format!("2001:db8:c1:{:x}::{:x}", x % 16, 2 + x % 200)
     } else {
         format!("198.51.100.{}", 2 + x % 250)
@@ -5309,7 +5309,7 @@ fn entra_user(out: &mut Out, rng: &mut Rng, t: i64, h: &Human, seg: &Seg, intera
     let (os, browser) = match h.os {
         0 => (
             "MacOs",
-            if h.uid % 3 == 0 {
+            if h.uid.is_multiple_of(3) {
                 "Safari 18.3"
             } else {
                 "Chrome 133.0.0"

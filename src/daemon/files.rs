@@ -90,6 +90,10 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
         super::report_errors(shared, &source.name, &mut batch.errors);
         let now = Instant::now();
         gauges.publish(&tailer, now);
+        crate::telemetry::metrics()
+            .checkpoint_age
+            .with_label_values(&[&source.name])
+            .set(shard.unsaved_for(now).as_secs_f64());
         Publisher::watermark(&source.name, shard.engine.watermark());
         shard.tick(now);
         shard.emit().map_err(|e| format!("sink: {e}"))?;

@@ -75,18 +75,7 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl ClientContext for Ctx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                tracing::error!(target: "librdkafka", "{fac}: {log_message}")
-            }
-            RDKafkaLogLevel::Warning => {
-                tracing::warn!(target: "librdkafka", "{fac}: {log_message}")
-            }
-            _ => tracing::debug!(target: "librdkafka", "{fac}: {log_message}"),
-        }
+        crate::telemetry::librdkafka_log(level, fac, log_message);
     }
 
     /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition.
@@ -466,6 +455,12 @@ fn consume(
             shared.counters.watermark.store(wm, Ordering::Relaxed);
             Publisher::watermark(&source.name, wm);
         }
+        // the oldest unsaved state over the partitions
+        let unsaved = st.parts.values().map(|p| p.shard.unsaved_for(now)).max();
+        metrics()
+            .checkpoint_age
+            .with_label_values(&[&source.name])
+            .set(unsaved.unwrap_or_default().as_secs_f64());
         drop(st);
         if commit.count() > 0 {
             if let Err(e) = consumer.commit(&commit, CommitMode::Async) {

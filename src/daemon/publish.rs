@@ -18,7 +18,11 @@ pub struct Publisher {
     base: EngineStats,
     /// per detector: state keys this shard has added to the gauge, evictions published
     keys: BTreeMap<String, (i64, u64)>,
+    last: Option<Instant>,
 }
+
+/// How often a shard publishes (counts between publishes are kept, not lost).
+const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn add_deltas(
     now: &BTreeMap<String, u64>,
@@ -52,6 +56,7 @@ impl Publisher {
             events: Vec::new(),
             base: engine.stats(),
             keys: BTreeMap::new(),
+            last: None,
         }
     }
 
@@ -67,19 +72,31 @@ impl Publisher {
         }
     }
 
-    /// One record sent to the sinks.
+    /// One record sent to the sinks (records skipped as already sent before a crash are not).
     pub fn emitted(&self, f: &Finding) {
+        let m = metrics();
         if f.activity_id == 1 {
             let severity = f.severity.to_ascii_lowercase();
-            metrics()
-                .findings
+            m.findings
                 .with_label_values(&[&f.unmapped.detector, f.unmapped.family, &severity])
                 .inc();
+        } else {
+            m.updates.with_label_values(&[&f.unmapped.detector]).inc();
         }
     }
 
-    /// Publish what changed since the last call.
-    pub fn publish(&mut self, engine: &Engine, last_checkpoint: Instant, now: Instant) {
+    /// Publish what changed since the last publish, at most once a second unless `now` is
+    /// `None` (a checkpoint: before a stop or a revoke).
+    pub fn publish(&mut self, engine: &Engine, now: Option<Instant>) {
+        if let Some(now) = now {
+            if self
+                .last
+                .is_some_and(|t| now.saturating_duration_since(t) < EVERY)
+            {
+                return;
+            }
+            self.last = Some(now);
+        }
         let m = metrics();
         let src = self.source.as_str();
         for (format, n) in self.events.drain(..) {
@@ -95,10 +112,18 @@ impl Publisher {
             m.duplicates.with_label_values(&[src]).inc_by(dups);
         }
         add_deltas(&s.suppressed, &self.base.suppressed, &m.suppressed);
-        add_deltas(&s.updates, &self.base.updates, &m.updates);
         add_deltas(&s.excepted, &self.base.excepted, &m.excepted);
         self.base = s;
-        for (id, size, _) in engine.state_sizes() {
+        let sizes = engine.state_sizes();
+        // detectors a reload removed take their share out of the gauge
+        self.keys.retain(|id, (keys, _)| {
+            let kept = sizes.iter().any(|(d, _, _)| d == id);
+            if !kept {
+                m.state_keys.with_label_values(&[id]).sub(*keys);
+            }
+            kept
+        });
+        for (id, size, _) in sizes {
             let (keys, evicted) = self.keys.entry(id.clone()).or_insert((0, size.evicted));
             let k = size.keys as i64;
             if k != *keys {
@@ -112,8 +137,6 @@ impl Publisher {
                 *evicted = size.evicted;
             }
         }
-        let age = now.saturating_duration_since(last_checkpoint).as_secs_f64();
-        m.checkpoint_age.with_label_values(&[src]).set(age);
     }
 
     /// The source's watermark lag: wall-clock now minus the event-time watermark.

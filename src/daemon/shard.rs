@@ -204,8 +204,7 @@ impl Shard {
 
     /// Idle handling, reloads and metrics; call often (every loop of the source).
     pub fn tick(&mut self, now: Instant) {
-        self.publish
-            .publish(&self.engine, self.last_checkpoint, now);
+        self.publish.publish(&self.engine, Some(now));
         let loaded = self.shared.loaded();
         if loaded.generation != self.generation {
             self.reload(&loaded);
@@ -229,6 +228,15 @@ impl Shard {
             self.sync_approvals();
             self.engine.advance_idle(wm, &mut self.found);
             self.dirty = true;
+        }
+    }
+
+    /// How long state has been waiting to be saved (zero when everything is saved).
+    pub fn unsaved_for(&self, now: Instant) -> std::time::Duration {
+        if self.dirty {
+            now.saturating_duration_since(self.last_checkpoint)
+        } else {
+            std::time::Duration::ZERO
         }
     }
 
@@ -313,6 +321,7 @@ impl Shard {
         self.dirty = false;
         self.last_checkpoint = Instant::now();
         self.stats.checkpoints += 1;
+        self.publish.publish(&self.engine, None);
         crate::telemetry::metrics()
             .checkpoints
             .with_label_values(&[self.publish.source()])

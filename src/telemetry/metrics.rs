@@ -120,7 +120,7 @@ impl Metrics {
             ),
             checkpoint_age: fv(
                 "bypassd_checkpoint_age_seconds",
-                "Seconds since the source's state was last checkpointed to disk",
+                "How long the source's oldest unsaved state has waited for a checkpoint (0: all saved)",
                 &["source"],
             ),
             checkpoints: cv(
@@ -256,12 +256,7 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        m.start_time.set(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
-        );
+        m.start_time.set(crate::time::now_millis() as f64 / 1000.0);
         m
     }
 

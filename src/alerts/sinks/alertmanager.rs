@@ -3,7 +3,7 @@
 //! `endsAt` is pushed `resolve_after` into the future on every post.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -19,10 +19,7 @@ pub struct Alertmanager {
 
 impl Transport for Alertmanager {
     fn send(&mut self, batch: &[Record], deadline: Option<Instant>) -> Outcome {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = crate::time::now_millis();
         let mut alerts = Vec::with_capacity(batch.len());
         for r in batch {
             match serde_json::from_slice::<Value>(&r.json) {
