@@ -159,7 +159,7 @@ fn main() {
             buf.push('\n');
         }
         written += per_ms;
-        let probe = tick % 10 == 0;
+        let probe = tick.is_multiple_of(10);
         if probe {
             let n = appended.len();
             buf.push_str(&line(
