@@ -14,7 +14,7 @@ pub mod shard;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::alerts::sinks::Sinks;
@@ -136,8 +136,8 @@ pub struct Shared {
     generation: AtomicU64,
     pub sinks: Sinks,
     pub approvals: ApprovalHub,
-    /// sources that are connected / reading (for /readyz)
-    pub ready: Mutex<Vec<(String, bool)>>,
+    /// sources that are connected / reading: written by source threads, read by /readyz
+    pub ready: dashmap::DashMap<String, bool>,
     pub counters: Counters,
 }
 
@@ -151,7 +151,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             sinks,
             approvals: ApprovalHub::default(),
-            ready: Mutex::new(Vec::new()),
+            ready: dashmap::DashMap::new(),
             counters: Counters::default(),
         })
     }
@@ -161,11 +161,7 @@ impl Shared {
             .source_up
             .with_label_values(&[source])
             .set(ready as i64);
-        let mut r = self.ready.lock().unwrap_or_else(|e| e.into_inner());
-        match r.iter_mut().find(|(n, _)| n == source) {
-            Some(e) => e.1 = ready,
-            None => r.push((source.to_string(), ready)),
-        }
+        self.ready.insert(source.to_string(), ready);
     }
 
     pub fn loaded(&self) -> Arc<Loaded> {
@@ -221,13 +217,12 @@ impl Shared {
 fn readiness(shared: &Arc<Shared>) -> crate::telemetry::http::Readiness {
     let shared = shared.clone();
     Box::new(move || {
-        let ready = shared.ready.lock().unwrap_or_else(|e| e.into_inner());
         let waiting: Vec<&str> = shared
             .config
             .sources
             .iter()
             .map(|s| s.name.as_str())
-            .filter(|n| !ready.iter().any(|(r, ok)| r == n && *ok))
+            .filter(|n| !shared.ready.get(*n).is_some_and(|ok| *ok))
             .collect();
         let detectors = shared.loaded().detectors.len();
         if !waiting.is_empty() {
