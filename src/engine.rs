@@ -293,12 +293,9 @@ impl Raise<'_> {
             *self.stats.excepted.entry(spec.id.clone()).or_default() += 1;
             return;
         }
-        let mut closed = None;
-        let verdict = self
-            .dedup
-            .offer(i, spec.suppress, c, &mut |_, o| closed = Some(o));
+        let (verdict, closed) = self.dedup.offer(i, spec.suppress, c);
         if let Some(o) = closed {
-            self.update(spec, o, out);
+            close(self.stats, self.ctx, spec, o, out);
         }
         match verdict {
             Verdict::Create(c) => {
@@ -312,31 +309,43 @@ impl Raise<'_> {
                 self.dedup.opened(i, spec.suppress, uid, &key, span);
                 out.push(f);
             }
-            Verdict::Update(c, mut o) => {
+            Verdict::Update(c, o) => {
                 *self.stats.suppressed.entry(spec.id.clone()).or_default() += 1;
-                o.pending = Some(c);
-                self.update(spec, o, out);
+                update(self.stats, self.ctx, spec, c, &o, out);
             }
             Verdict::Folded => {
                 *self.stats.suppressed.entry(spec.id.clone()).or_default() += 1;
             }
         }
     }
+}
 
-    /// Send an Update of the open finding `o` with the evidence of its pending repeat.
-    fn update(&mut self, spec: &Detector, o: Open, out: &mut Vec<Finding>) {
-        let Some(c) = o.pending else { return };
-        *self.stats.updates.entry(spec.id.clone()).or_default() += 1;
-        let last = c.evidence.last().expect("a candidate has evidence");
-        let context = context_of(last, self.ctx.inventory, self.ctx.approvals);
-        out.push(Finding::update(
-            spec,
-            c,
-            context,
-            &o.uid,
-            o.first_seen,
-            o.occurrences,
-        ));
+/// Send an Update of the open finding `o` with the evidence of the repeat `c`.
+fn update(
+    stats: &mut EngineStats,
+    ctx: &Ctx,
+    spec: &Detector,
+    c: Candidate,
+    o: &Open,
+    out: &mut Vec<Finding>,
+) {
+    *stats.updates.entry(spec.id.clone()).or_default() += 1;
+    let last = c.evidence.last().expect("a candidate has evidence");
+    let context = context_of(last, ctx.inventory, ctx.approvals);
+    out.push(Finding::update(
+        spec,
+        c,
+        context,
+        &o.uid,
+        o.first_seen,
+        o.occurrences,
+    ));
+}
+
+/// A suppression period ended: its closing Update, when repeats are not reported yet.
+fn close(stats: &mut EngineStats, ctx: &Ctx, spec: &Detector, mut o: Open, out: &mut Vec<Finding>) {
+    if let Some(c) = o.pending.take() {
+        update(stats, ctx, spec, c, &o, out);
     }
 }
 
@@ -344,23 +353,14 @@ impl Engine {
     /// Close the suppression periods the watermark has passed; those with unreported repeats
     /// send their closing Update.
     fn close_periods(&mut self, wm: Millis, out: &mut Vec<Finding>) {
-        let mut closed = Vec::new();
-        self.dedup.close_until(wm, &mut |i, o| closed.push((i, o)));
-        if closed.is_empty() {
-            return;
-        }
         let ctx = Ctx {
             approvals: &self.approvals,
             inventory: &self.inventory,
         };
-        let mut r = Raise {
-            dedup: &mut self.dedup,
-            stats: &mut self.stats,
-            ctx: &ctx,
-        };
-        for (i, o) in closed {
-            r.update(&self.detectors[i].spec, o, out);
-        }
+        let (stats, detectors) = (&mut self.stats, &self.detectors);
+        self.dedup.close_until(wm, &mut |i, o| {
+            close(stats, &ctx, &detectors[i].spec, o, out)
+        });
     }
 }
 

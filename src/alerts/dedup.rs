@@ -21,9 +21,7 @@ use crate::event::{Millis, Str};
 pub struct Open {
     /// the Create's finding uid, which its Updates keep
     pub uid: String,
-    /// end time of the Create: the suppression period runs from here
-    pub since: Millis,
-    /// when the period closes (`since` + the detector's `suppress`)
+    /// when the period closes (the Create's end time + the detector's `suppress`)
     pub until: Millis,
     pub first_seen: Millis,
     /// times the detector raised this finding in the period (the Create is 1)
@@ -53,38 +51,29 @@ pub struct Dedup {
 
 impl Dedup {
     /// Judge a candidate of detector `i` (whose suppression period is `suppress`). A period that
-    /// has ended for this key is closed first: its closing Update (if any) goes to `closed`.
-    pub fn offer(
-        &mut self,
-        i: usize,
-        suppress: Millis,
-        c: Candidate,
-        closed: &mut impl FnMut(usize, Open),
-    ) -> Verdict {
+    /// has ended for this key is closed first and returned when it has repeats to report (its
+    /// closing Update goes before the new Create).
+    pub fn offer(&mut self, i: usize, suppress: Millis, c: Candidate) -> (Verdict, Option<Open>) {
         if suppress <= 0 {
-            return Verdict::Create(c);
+            return (Verdict::Create(c), None);
         }
         let k = (i, c.key.clone());
         let Some(o) = self.open.get_mut(&k) else {
-            return Verdict::Create(c);
+            return (Verdict::Create(c), None);
         };
         if c.end >= o.until {
             let o = self.open.remove(&k).expect("present");
             self.closing.remove(&(o.until, i, c.key.clone()));
-            if o.pending.is_some() {
-                closed(i, o);
-            }
-            return Verdict::Create(c);
+            return (Verdict::Create(c), o.pending.is_some().then_some(o));
         }
         o.occurrences += 1;
         if o.occurrences >= o.reported.saturating_mul(2) {
             o.reported = o.occurrences;
             o.pending = None;
-            let snapshot = o.clone();
-            Verdict::Update(c, snapshot)
+            (Verdict::Update(c, o.clone()), None)
         } else {
             o.pending = Some(c);
-            Verdict::Folded
+            (Verdict::Folded, None)
         }
     }
 
@@ -108,7 +97,6 @@ impl Dedup {
             (i, key.clone()),
             Open {
                 uid,
-                since: end,
                 until,
                 first_seen,
                 occurrences: 1,
@@ -178,8 +166,9 @@ mod tests {
     }
 
     fn run(d: &mut Dedup, key: &str, t: Millis, closed: &mut Vec<u64>) -> &'static str {
-        let mut on_close = |_, o: Open| closed.push(o.occurrences);
-        match d.offer(0, 100, cand(key, t), &mut on_close) {
+        let (verdict, ended) = d.offer(0, 100, cand(key, t));
+        closed.extend(ended.map(|o| o.occurrences));
+        match verdict {
             Verdict::Create(c) => {
                 d.opened(0, 100, format!("{key}@{t}"), &c.key, (c.start, c.end));
                 "create"
@@ -218,8 +207,8 @@ mod tests {
         assert_eq!(run(&mut d, "a", 0, &mut closed), "create");
         assert_eq!(run(&mut d, "b", 1, &mut closed), "create");
         assert!(matches!(
-            d.offer(0, 0, cand("a", 2), &mut |_, _| ()),
-            Verdict::Create(_)
+            d.offer(0, 0, cand("a", 2)),
+            (Verdict::Create(_), None)
         ));
     }
 
