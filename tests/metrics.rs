@@ -8,10 +8,12 @@ mod common;
 mod names;
 #[path = "common/prom.rs"]
 mod prom;
+#[allow(dead_code)] // shared with tests/sinks, which use all of it
+#[path = "sinks/receiver.rs"]
+mod receiver;
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -61,21 +63,6 @@ fn input() -> Vec<String> {
     lines
 }
 
-/// A webhook receiver answering 200 to every POST; counts them.
-fn receiver() -> (String, Arc<AtomicUsize>) {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
-    let n = Arc::new(AtomicUsize::new(0));
-    let seen = n.clone();
-    std::thread::spawn(move || {
-        for req in server.incoming_requests() {
-            seen.fetch_add(1, Ordering::Relaxed);
-            let _ = req.respond(tiny_http::Response::from_string("ok"));
-        }
-    });
-    (url, n)
-}
-
 /// A Kafka source on librdkafka's mock cluster, with a few records in it.
 fn kafka() -> MockCluster<'static, DefaultProducerContext> {
     let cluster = MockCluster::new(1).expect("mock cluster");
@@ -122,7 +109,10 @@ fn prometheus_scrapes_the_daemon_and_a_burst_is_one_finding_with_updates() {
     std::fs::create_dir_all(d.join("logs")).unwrap();
     std::fs::create_dir_all(d.join("detectors")).unwrap();
     std::fs::write(d.join("detectors/burst.yaml"), BURST).unwrap();
-    let (hook, posts) = receiver();
+    let posts = Arc::new(Mutex::new(Vec::new()));
+    let ok: receiver::Script = Arc::new(|_, _| (200, vec![]));
+    let rx = receiver::Receiver::start(0, posts.clone(), ok);
+    let hook = format!("http://{}/hook", rx.addr);
     let cluster = kafka();
     write_config(
         d,
@@ -261,7 +251,18 @@ url = "{hook}"
     let want: usize = lines.iter().map(|l| l.len() + 1).sum();
     assert_eq!(bytes, want as f64);
     assert!(p.value("process_resident_memory_bytes").unwrap() > 0.0);
-    assert_eq!(posts.load(Ordering::Relaxed), 11, "one POST per record");
+    let posted: Vec<String> = posts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.headers["idempotency-key"].clone())
+        .collect();
+    let written: Vec<String> = records
+        .iter()
+        .map(|r| r["metadata"]["uid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(posted, written, "one POST per record, in order");
+    rx.stop();
     let (code, _) = daemon.stop();
     assert_eq!(code, Some(0));
 }
