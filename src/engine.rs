@@ -1,7 +1,8 @@
 //! The event-time engine: a reorder buffer and watermark in front of the detectors.
 //!
 //! Events are held until the watermark (the latest event time seen minus the allowed lateness)
-//! passes them, then released to every detector in `(time, arrival)` order. An event older than
+//! passes them, then released to every detector in the total order of [`Event::order`] (time, then input
+//! position). An event older than
 //! the watermark is late: it is counted and handed to detectors at once, which take it into
 //! windows they still hold. Replay and the live daemon drive the same engine; replay flushes at
 //! the end of input.
@@ -20,7 +21,7 @@ use crate::context::{Approval, ApprovalStore};
 use crate::detect::keyed::FastMap;
 use crate::detect::spec::Detector;
 use crate::detect::{Candidate, Ctx, Running, StateSize};
-use crate::event::{Event, Millis, Origin, Str};
+use crate::event::{Event, Millis, Origin, Pos, Str};
 use crate::inventory::Inventory;
 use crate::time::{HOUR, MINUTE};
 
@@ -30,16 +31,17 @@ pub const DEFAULT_LATENESS: Millis = 5 * MINUTE;
 pub const DEDUP_HORIZON: Millis = HOUR;
 
 /// Small on purpose: the heap moves its elements on every push and pop, so the event sits
-/// behind an `Arc` (which detectors keep as evidence anyway).
+/// behind an `Arc` (which detectors keep as evidence anyway). Ordered by [`Event::order`]; the
+/// time and position are copied here so most comparisons need not follow the pointer.
 struct Pending {
     time: Millis,
-    seq: u64,
+    pos: Pos,
     ev: Arc<Event>,
 }
 
 impl PartialEq for Pending {
     fn eq(&self, o: &Self) -> bool {
-        (self.time, self.seq) == (o.time, o.seq)
+        self.cmp(o) == Ordering::Equal
     }
 }
 impl Eq for Pending {}
@@ -49,9 +51,12 @@ impl PartialOrd for Pending {
     }
 }
 impl Ord for Pending {
-    // reversed: BinaryHeap is a max-heap and the oldest event must come out first
+    // reversed: BinaryHeap is a max-heap and the first event in the total order must come out
+    // first
     fn cmp(&self, o: &Self) -> Ordering {
-        (o.time, o.seq).cmp(&(self.time, self.seq))
+        (o.time, o.pos)
+            .cmp(&(self.time, self.pos))
+            .then_with(|| o.ev.origin.cmp(&self.ev.origin))
     }
 }
 
@@ -87,7 +92,6 @@ pub struct Engine {
     /// events up to here have gone to the detectors
     released: Millis,
     watermark: Millis,
-    seq: u64,
     /// findings inside their suppression period
     dedup: Dedup,
     last_sweep: Millis,
@@ -109,7 +113,6 @@ impl Engine {
             max_seen: Millis::MIN,
             released: Millis::MIN,
             watermark: Millis::MIN,
-            seq: 0,
             dedup: Dedup::default(),
             last_sweep: Millis::MIN,
             seen: FastMap::default(),
@@ -195,10 +198,9 @@ impl Engine {
         if ev.time <= self.released {
             self.dispatch(ev, out);
         } else {
-            self.seq += 1;
             self.buffer.push(Pending {
                 time: ev.time,
-                seq: self.seq,
+                pos: ev.pos,
                 ev,
             });
         }

@@ -106,7 +106,7 @@ impl fmt::Display for Format {
 }
 
 /// Where a record came from, precise enough to find it again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Origin {
     /// `line` is 1-based; `offset` is the byte offset of the record in the (decompressed) stream.
@@ -144,6 +144,49 @@ impl fmt::Display for Origin {
                 offset,
             } => write!(f, "{topic}[{partition}]@{offset}"),
             Origin::Inline { test, index } => write!(f, "test {test:?} event {index}"),
+        }
+    }
+}
+
+/// An event's place in its input, the tie-break after event time in the total order every
+/// output follows (see [`Event::order`]). It depends only on the input, never on arrival:
+/// - replay: `input` is the input's index in the fixed replay order (see
+///   [`crate::sources::replay::order_by_first_event`]), `offset` the record's byte offset in the
+///   decompressed stream;
+/// - the daemon: a file's records have `input` 0 and their byte offset (files of one source that
+///   tie on time and offset are ordered by path); a Kafka record has its partition and offset;
+/// - `index` numbers the records of one Kafka message or inline test that share an offset.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Pos {
+    pub input: u32,
+    pub offset: u64,
+    pub index: u32,
+}
+
+impl Pos {
+    /// The position an origin gives by itself (input 0): the file offset, the Kafka partition and
+    /// offset, the inline test's event index.
+    pub fn of(origin: &Origin) -> Pos {
+        match origin {
+            Origin::File { offset, .. } => Pos {
+                input: 0,
+                offset: *offset,
+                index: 0,
+            },
+            Origin::Kafka {
+                partition, offset, ..
+            } => Pos {
+                input: (*partition).max(0) as u32,
+                offset: (*offset).max(0) as u64,
+                index: 0,
+            },
+            Origin::Inline { index, .. } => Pos {
+                input: 0,
+                offset: *index,
+                index: 0,
+            },
         }
     }
 }
@@ -464,6 +507,9 @@ pub struct Event {
     pub time: Millis,
     pub format: Format,
     pub origin: Origin,
+    /// the record's place in its input: with `time`, the total order (see [`Event::order`])
+    #[serde(default)]
+    pub pos: Pos,
     /// the vendor's event id, when it has one
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Str>,
@@ -581,6 +627,16 @@ pub struct Context {
 }
 
 impl Event {
+    /// The total order of events, used wherever order shows (the reorder buffer, evidence lists,
+    /// the events kept for a value): event time, then the position in the input, then the origin
+    /// (which only decides between files of one daemon source that tie on both). It depends only
+    /// on the input, never on which thread decoded a record first.
+    pub fn order(&self, other: &Event) -> std::cmp::Ordering {
+        (self.time, self.pos)
+            .cmp(&(other.time, other.pos))
+            .then_with(|| self.origin.cmp(&other.origin))
+    }
+
     /// Who is behind the event, as people name them: the actor's name (an assumed role's session
     /// name, a user name, an email), else its id.
     pub fn principal(&self) -> &str {
@@ -604,6 +660,7 @@ impl Event {
         Event {
             time,
             format,
+            pos: Pos::of(&origin),
             origin,
             id: None,
             actor: Actor::default(),

@@ -16,7 +16,7 @@ use crate::decode::{DecodeError, Decoder, InputError, Reason, Record};
 use crate::detect::spec::Detector;
 use crate::detect::StateSize;
 use crate::engine::{Engine, EngineStats};
-use crate::event::{Format, Millis, Origin};
+use crate::event::{Format, Millis, Origin, Pos};
 use crate::inventory::Inventory;
 use crate::sources::replay::{read_input, Input, Piece, ReadOptions};
 
@@ -197,8 +197,18 @@ impl DecodeOptions {
             .with_mappings(self.mappings.clone())
     }
 
-    /// Decode one line (a record, or a wrapper of records on one line) into `b`.
-    pub fn one(&self, dec: &mut Decoder, b: &mut Batch, bytes: &[u8], origin: Origin) {
+    /// Decode one line (a record, or a wrapper of records on one line) into `b`. `input` is the
+    /// input's rank (replay: its place in the fixed input order; 0 for a tailed file); see
+    /// [`Pos`] for the order it gives.
+    pub fn one(&self, dec: &mut Decoder, b: &mut Batch, bytes: &[u8], origin: Origin, input: u32) {
+        let pos = Pos {
+            input,
+            ..Pos::of(&origin)
+        };
+        self.one_at(dec, b, bytes, origin, pos);
+    }
+
+    fn one_at(&self, dec: &mut Decoder, b: &mut Batch, bytes: &[u8], origin: Origin, pos: Pos) {
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -211,7 +221,8 @@ impl DecodeOptions {
             }
         };
         match dec.decode(text, origin.clone()) {
-            Ok(Record::Event(ev)) => {
+            Ok(Record::Event(mut ev)) => {
+                Arc::make_mut(&mut ev).pos = pos;
                 let before = self.since.is_some_and(|s| ev.time < s);
                 let after = self.until.is_some_and(|u| ev.time >= u);
                 if before || after {
@@ -227,23 +238,35 @@ impl DecodeOptions {
                     Origin::File { offset, .. } => *offset,
                     _ => 0,
                 };
+                let mut index = pos.index;
                 walk(bytes, None, &mut |item| {
-                    let at = |pos: usize| match &origin {
+                    let at = |at: usize| match &origin {
                         Origin::File { path, line, .. } => Origin::File {
                             path: path.clone(),
                             line: *line,
-                            offset: base + pos as u64,
+                            offset: base + at as u64,
                         },
                         other => other.clone(),
                     };
                     match item {
-                        Item::Record { at: pos, text } => self.one(dec, b, text, at(pos)),
+                        Item::Record { at: i, text } => {
+                            // a file's records differ by offset, a Kafka message's by index
+                            index += 1;
+                            let sub = match &origin {
+                                Origin::File { .. } => Pos {
+                                    offset: base + i as u64,
+                                    ..pos
+                                },
+                                _ => Pos { index, ..pos },
+                            };
+                            self.one_at(dec, b, text, at(i), sub)
+                        }
                         Item::Error {
-                            at: pos,
+                            at: i,
                             reason,
                             message,
                         } => b.errors.push(InputError {
-                            origin: at(pos),
+                            origin: at(i),
                             error: DecodeError::new(reason, message),
                         }),
                     }
@@ -253,8 +276,8 @@ impl DecodeOptions {
         }
     }
 
-    /// Decode a piece of a replay input.
-    pub fn decode(&self, piece: Piece) -> Batch {
+    /// Decode a piece of the replay input ranked `input` in the fixed input order.
+    pub fn decode(&self, piece: Piece, input: u32) -> Batch {
         let mut b = Batch::default();
         match piece {
             Piece::Error(e) => b.errors.push(e),
@@ -291,7 +314,7 @@ impl DecodeOptions {
                                 error: DecodeError::line_too_long(self.max_line),
                             });
                         } else {
-                            self.one(&mut dec, &mut b, raw, origin);
+                            self.one(&mut dec, &mut b, raw, origin, input);
                         }
                     }
                     start = end + 1;
@@ -303,13 +326,20 @@ impl DecodeOptions {
                 truncated,
             } => {
                 b.bytes = data.len() as u64;
-                self.document(&mut b, &path, &data, truncated);
+                self.document(&mut b, &path, &data, truncated, input);
             }
         }
         b
     }
 
-    fn document(&self, b: &mut Batch, path: &Arc<str>, data: &[u8], truncated: Option<String>) {
+    fn document(
+        &self,
+        b: &mut Batch,
+        path: &Arc<str>,
+        data: &[u8],
+        truncated: Option<String>,
+        input: u32,
+    ) {
         let mut dec = Decoder::new(self.format)
             .with_inventory(self.inventory.clone())
             .with_mappings(self.mappings.clone());
@@ -325,7 +355,7 @@ impl DecodeOptions {
             }
         };
         walk(data, truncated.as_deref(), &mut |item| match item {
-            Item::Record { at, text } => self.one(&mut dec, b, text, origin_at(at)),
+            Item::Record { at, text } => self.one(&mut dec, b, text, origin_at(at), input),
             Item::Error {
                 at,
                 reason,
@@ -364,17 +394,17 @@ pub fn run(
     let mut findings: Vec<Finding> = Vec::new();
     let mut shown = 0usize;
     let result = std::thread::scope(|s| -> Result<(), ReplayError> {
-        let (work_tx, work_rx) = sync_channel::<(u64, Piece)>(threads * 2);
+        let (work_tx, work_rx) = sync_channel::<(u64, u32, Piece)>(threads * 2);
         let (done_tx, done_rx) = sync_channel::<(u64, Batch)>(threads * 4);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let raw = progress.raw_bytes.clone();
         let reader = std::thread::Builder::new().name("replay-read".into());
         let spawned = reader.spawn_scoped(s, move || {
             let mut seq = 0u64;
-            for input in &opts.inputs {
+            for (rank, input) in (0u32..).zip(&opts.inputs) {
                 let mut stop = false;
                 read_input(input, opts.read, &raw, &mut |piece| {
-                    if !stop && work_tx.send((seq, piece)).is_err() {
+                    if !stop && work_tx.send((seq, rank, piece)).is_err() {
                         stop = true;
                     }
                     seq += 1;
@@ -440,16 +470,16 @@ pub fn run(
 }
 
 fn worker(
-    rx: &Mutex<Receiver<(u64, Piece)>>,
+    rx: &Mutex<Receiver<(u64, u32, Piece)>>,
     tx: &std::sync::mpsc::SyncSender<(u64, Batch)>,
     dec: &DecodeOptions,
 ) {
     loop {
         let msg = rx.lock().map(|r| r.recv());
-        let Ok(Ok((seq, piece))) = msg else {
+        let Ok(Ok((seq, rank, piece))) = msg else {
             return;
         };
-        if tx.send((seq, dec.decode(piece))).is_err() {
+        if tx.send((seq, dec.decode(piece, rank))).is_err() {
             return;
         }
     }

@@ -23,7 +23,7 @@ fn example_records() -> Vec<Record> {
     let mut records = Vec::new();
     for input in &inputs {
         read_input(input, ReadOptions::default(), &raw, &mut |piece| {
-            let b = dec.decode(piece);
+            let b = dec.decode(piece, 0);
             assert!(b.errors.is_empty(), "{:?}", b.errors);
             records.extend(b.records);
         });

@@ -295,7 +295,7 @@ impl Finding {
                 note: c.note,
                 count: c.count,
                 occurrences: 1,
-                distinct_values: c.values,
+                distinct_values: c.values.iter().map(|v| Str::from(display_key(v))).collect(),
                 credential,
                 references: spec.references.clone(),
                 evidence_truncated: truncated,

@@ -399,7 +399,9 @@ fn consume(
                             error: DecodeError::line_too_long(k.max_message_bytes),
                         }),
                         Some(p) if !p.iter().all(u8::is_ascii_whitespace) => {
-                            st.dec_opts.one(&mut part.decoder, &mut batch, p, origin)
+                            let input = msg.partition().max(0) as u32;
+                            st.dec_opts
+                                .one(&mut part.decoder, &mut batch, p, origin, input)
                         }
                         _ => batch.errors.push(InputError {
                             origin,

@@ -30,7 +30,8 @@ use crate::engine::{Engine, Snapshot};
 use crate::event::Millis;
 
 /// 2: open findings (suppression periods) replaced the last-raised times
-const VERSION: u32 = 2;
+/// 3: events carry their input position (the total order); identity keys carry their system
+const VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct StateFile<P> {

@@ -138,6 +138,12 @@ struct Request<'a> {
     mount_type: LStr<'a>,
     #[serde(borrow)]
     mount_point: LStr<'a>,
+    /// the token a request was made with (HMAC'd), logged here too: the only trace of a token
+    /// denied before Vault resolved it
+    #[serde(borrow)]
+    client_token: LStr<'a>,
+    #[serde(borrow)]
+    client_token_accessor: LStr<'a>,
     #[serde(borrow)]
     namespace: Obj<Namespace<'a>>,
     #[serde(borrow)]
@@ -194,6 +200,16 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
         ev.actor = actor(auth);
         ev.credential = credential(auth);
         ev.session = auth.client_token.get().map(Str::from);
+    } else if let Some(token) = denied_token(&r, req) {
+        // denied before the token resolved: `auth` holds only its type; the request names it
+        ev.actor = Actor {
+            id: Str::from(token),
+            kind: ActorKind::Unknown,
+            vendor_type: Some(Str::from("token")),
+            ..Actor::default()
+        };
+        ev.credential = Some(Credential::new(token, CredentialKind::Token));
+        ev.session = req.client_token.get().map(Str::from);
     } else {
         return Err(DecodeError::missing(F, "auth"));
     }
@@ -215,9 +231,24 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
         ev.id = Some(Str::from(id));
         ev.dedup = Some(super::dedup_key("vault", &[id]));
     }
-    // the response entry follows with the outcome (and, for logins, the issued token)
-    ev.partial = r.kind.get() == Some("request");
+    // the response entry follows with the outcome (and, for logins, the issued token); a
+    // request entry that already carries an error is final (Vault denied it before acting)
+    ev.partial = r.kind.get() == Some("request") && r.error.get().is_none();
     Ok(ev)
+}
+
+/// The token of a request Vault refused before resolving it (`"error": "permission denied"`
+/// with an `auth` of nothing but `token_type`): its accessor, else its HMAC'd value.
+fn denied_token<'r>(r: &'r Record, req: &'r Request) -> Option<&'r str> {
+    r.error.get()?;
+    req.client_token_accessor
+        .get()
+        .or(req.client_token.get())
+        .or_else(|| {
+            r.auth
+                .get()
+                .and_then(|a| a.accessor.get().or(a.client_token.get()))
+        })
 }
 
 /// The auth method of a display name (`ldap-alice` → `ldap`) and the usual kind of its users;

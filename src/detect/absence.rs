@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::field::{display_key, group_key};
+use super::field::{display_key, group_key, Resolved};
 use super::keyed::{DeadlineQueue, Keyed, LastSeen};
 use super::spec::{Detector, Kind};
 use super::{Candidate, Ctx, StateSize};
@@ -79,9 +79,9 @@ impl AbsenceState {
         }
     }
 
-    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>) {
+    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>, r: Resolved) {
         let p = params(spec);
-        let Some(key) = group_key(p.group_by, ev) else {
+        let Some(key) = group_key(p.group_by, ev, r) else {
             return;
         };
         if p.counterpart.is_some_and(|c| c.matches(ev)) {

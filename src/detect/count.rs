@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::field::{display_key, group_key};
+use super::field::{display_key, group_key, Resolved};
 use super::keyed::{FastMap, Keyed, LastSeen};
 use super::spec::{Detector, Kind};
 use super::{Candidate, StateSize};
@@ -53,7 +53,13 @@ impl CountState {
         }
     }
 
-    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>, out: &mut Vec<Candidate>) {
+    pub fn on_event(
+        &mut self,
+        spec: &Detector,
+        ev: &Arc<Event>,
+        r: Resolved,
+        out: &mut Vec<Candidate>,
+    ) {
         let (group_by, value_field, timespan, gte) = match &spec.kind {
             Kind::EventCount {
                 group_by,
@@ -73,13 +79,13 @@ impl CountState {
             return;
         }
         let value = match value_field {
-            Some(f) => match f.get(ev) {
-                Some(v) => Some(Str::from(v.as_ref())),
+            Some(f) => match f.keyed(ev, r) {
+                Some(v) => Some(v),
                 None => return,
             },
             None => None,
         };
-        let Some(key) = group_key(group_by, ev) else {
+        let Some(key) = group_key(group_by, ev, r) else {
             return;
         };
         let w = self.keys.get_or_insert(&key, || KeyWindow {
@@ -96,7 +102,7 @@ impl CountState {
         if let Some(v) = value {
             let slot = w.values.entry(v).or_insert_with(|| (0, ev.clone()));
             slot.0 += 1;
-            if ev.time >= slot.1.time {
+            if ev.order(&slot.1).is_gt() {
                 slot.1 = ev.clone();
             }
         } else {
@@ -155,7 +161,7 @@ fn candidate(
     let start = w.times.front().map_or(w.newest, |(t, _)| *t);
     let (evidence, values, note) = if distinct {
         let mut latest: Vec<&Arc<Event>> = w.values.values().map(|(_, e)| e).collect();
-        latest.sort_by_cached_key(|e| (e.time, e.origin.to_string()));
+        latest.sort_by(|a, b| a.order(b));
         let mut values: Vec<Str> = w.values.keys().cloned().collect();
         values.sort();
         let note = format!(
@@ -181,7 +187,10 @@ fn candidate(
             display_key(key),
             humantime::format_duration(std::time::Duration::from_millis(timespan as u64)),
         );
-        (w.recent.iter().cloned().collect(), Vec::new(), note)
+        let mut recent: Vec<Arc<Event>> = w.recent.iter().cloned().collect();
+        // late events join at the back: evidence is in the total order whatever the arrival
+        recent.sort_by(|a, b| a.order(b));
+        (recent, Vec::new(), note)
     };
     Candidate {
         key: key.clone(),

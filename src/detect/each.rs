@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::field::{display_key, group_key};
+use super::field::{display_key, group_key, Resolved};
 use super::keyed::{Keyed, LastSeen};
 use super::spec::{Detector, Kind};
 use super::{Candidate, StateSize};
@@ -46,7 +46,13 @@ impl EachState {
         }
     }
 
-    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>, out: &mut Vec<Candidate>) {
+    pub fn on_event(
+        &mut self,
+        spec: &Detector,
+        ev: &Arc<Event>,
+        r: Resolved,
+        out: &mut Vec<Candidate>,
+    ) {
         let Kind::Each {
             group_by, repeat, ..
         } = &spec.kind
@@ -56,7 +62,7 @@ impl EachState {
         if !spec.selection.matches(ev) {
             return;
         }
-        let Some(key) = group_key(group_by, ev) else {
+        let Some(key) = group_key(group_by, ev, r) else {
             return;
         };
         let mut window_start = ev.time;

@@ -201,28 +201,54 @@ impl Field {
     }
 }
 
-/// The session an event belongs to: the session an assume-role call opens (its new credential),
-/// the logged session or session credential, else one session per principal per UTC day (logs
-/// that carry no session, and root, whose console sign-in and later calls log different ids).
-pub fn session_key(ev: &Event) -> Cow<'_, str> {
-    use crate::event::{ActorKind, CredentialKind};
-    if ev.actor.kind != ActorKind::Root {
-        if let Some(c) = ev.assumed.as_ref().and_then(|a| a.credential_id.as_deref()) {
-            return Cow::Borrowed(c);
-        }
-        if let Some(s) = &ev.session {
-            return Cow::Borrowed(s);
-        }
-        if let Some(c) = ev
-            .credential
-            .as_ref()
-            .filter(|c| c.kind == CredentialKind::Session)
-        {
-            return Cow::Borrowed(&c.id);
-        }
+/// The session an event names itself: the session an assume-role call opens (its new
+/// credential), the logged session or a session credential, a Vault token (by its accessor).
+/// `None` for logs that carry no session, and for AWS root, whose console sign-in and later calls
+/// log different ids: detectors split those identities' activity into sessions on quiet gaps
+/// (see [`crate::detect::gap`]).
+pub fn explicit_session(ev: &Event) -> Option<&str> {
+    use crate::event::{ActorKind, CredentialKind, Format};
+    if ev.format == Format::Cloudtrail && ev.actor.kind == ActorKind::Root {
+        return None;
     }
-    let day = crate::time::format_rfc3339(ev.time);
-    Cow::Owned(format!("{}@{}", ev.principal(), &day[..10]))
+    if let Some(c) = ev.assumed.as_ref().and_then(|a| a.credential_id.as_deref()) {
+        return Some(c);
+    }
+    let cred = ev.credential.as_ref();
+    if let Some(c) = cred.filter(|c| ev.format == Format::Vault && c.kind == CredentialKind::Token)
+    {
+        return Some(&c.id);
+    }
+    if let Some(s) = &ev.session {
+        return Some(s);
+    }
+    cred.filter(|c| c.kind == CredentialKind::Session)
+        .map(|c| c.id.as_str())
+}
+
+/// `session.key` without a detector's gap tracking (selections): the explicit session, else the
+/// principal.
+fn session_key(ev: &Event) -> Cow<'_, str> {
+    Cow::Borrowed(explicit_session(ev).unwrap_or_else(|| ev.principal()))
+}
+
+/// The system an identity belongs to: the format, and the account / tenant / Vault namespace
+/// where the format names identities within one (`cloudtrail:111122223333`, `entra:<tenant>`,
+/// `vault:team-a`); GitHub, Okta, GCP and Kubernetes names are unique per format. Identity keys
+/// carry it so two systems' identities never merge on an equal name.
+pub fn push_system(key: &mut crate::event::Str, ev: &Event) {
+    use crate::event::Format;
+    key.push_str(ev.format.name());
+    let realm = match ev.format {
+        Format::Cloudtrail | Format::Entra | Format::Vault | Format::Ocsf | Format::Mapped(_) => {
+            ev.actor.account.as_deref()
+        }
+        _ => None,
+    };
+    if let Some(r) = realm {
+        key.push(':');
+        key.push_str(r);
+    }
 }
 
 /// What an action reached, coarsely enough that "many of them" means many places: a repository,
@@ -345,18 +371,71 @@ impl Selection {
     }
 }
 
+/// Values a detector resolved itself for one event, overriding the stateless field value: the
+/// gap-based session of an identity whose log names none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resolved<'a> {
+    pub session: Option<&'a str>,
+}
+
+impl Field {
+    /// Whether the field names an identity, a credential or a session: such values are only
+    /// unique within their system, so keys and counted values carry it (see [`push_system`]).
+    pub fn is_identity(self) -> bool {
+        matches!(
+            self,
+            Field::ActorId
+                | Field::ActorName
+                | Field::ActorPrincipal
+                | Field::ActorRole
+                | Field::ActorImpersonator
+                | Field::CredentialId
+                | Field::CredentialOrSession
+                | Field::SessionId
+                | Field::SessionKey
+                | Field::AssumedRole
+                | Field::AssumedSession
+        )
+    }
+
+    /// The field's value as detector state keeps it: with `r` applied, and identity values
+    /// prefixed by their system (`cloudtrail:111122223333` U+001F `carol`).
+    pub fn keyed(self, ev: &Event, r: Resolved) -> Option<crate::event::Str> {
+        let v = match (self, r.session) {
+            (Field::SessionKey, Some(s)) => Cow::Borrowed(s),
+            _ => self.get(ev)?,
+        };
+        if !self.is_identity() {
+            return Some(crate::event::Str::from(v.as_ref()));
+        }
+        let mut key = crate::event::Str::default();
+        push_system(&mut key, ev);
+        key.push('\u{1f}');
+        key.push_str(&v);
+        Some(key)
+    }
+}
+
 /// The group-by key of `ev`: the fields' values joined by U+001F, or `None` when one is missing.
-pub fn group_key(fields: &[Field], ev: &Event) -> Option<crate::event::Str> {
+/// A key with an identity field starts with the event's system, once.
+pub fn group_key(fields: &[Field], ev: &Event, r: Resolved) -> Option<crate::event::Str> {
     match fields {
         [] => Some(crate::event::Str::const_new("*")),
-        [one] => one.get(ev).map(|v| crate::event::Str::from(v.as_ref())),
+        [one] => one.keyed(ev, r),
         many => {
             let mut key = crate::event::Str::default();
+            if many.iter().any(|f| f.is_identity()) {
+                push_system(&mut key, ev);
+                key.push('\u{1f}');
+            }
             for (i, f) in many.iter().enumerate() {
                 if i > 0 {
                     key.push('\u{1f}');
                 }
-                key.push_str(&f.get(ev)?);
+                match (f, r.session) {
+                    (Field::SessionKey, Some(s)) => key.push_str(s),
+                    _ => key.push_str(&f.get(ev)?),
+                }
             }
             Some(key)
         }
@@ -421,12 +500,90 @@ mod tests {
     #[test]
     fn group_keys_need_every_field() {
         let e = ev();
+        let r = Resolved::default();
         assert_eq!(
-            group_key(&[Field::ActorId], &e).unwrap(),
-            "arn:aws:iam::1:role/BreakGlassAdmin"
+            display_key(&group_key(&[Field::ActorId], &e, r).unwrap()),
+            "cloudtrail, arn:aws:iam::1:role/BreakGlassAdmin"
         );
-        assert_eq!(group_key(&[Field::ActorId, Field::CredentialId], &e), None);
-        let k = group_key(&[Field::Format, Field::UserAgent], &e).unwrap();
-        assert_eq!(display_key(&k), "cloudtrail, aws-cli/2");
+        assert_eq!(
+            group_key(&[Field::ActorId, Field::CredentialId], &e, r),
+            None
+        );
+        let k = group_key(&[Field::Format, Field::UserAgent], &e, r).unwrap();
+        assert_eq!(
+            display_key(&k),
+            "cloudtrail, aws-cli/2",
+            "no identity field, no system"
+        );
+    }
+
+    fn named(format: Format, account: Option<&str>, name: &str) -> Event {
+        let mut e = ev();
+        e.format = format;
+        e.actor = crate::event::Actor {
+            id: name.into(),
+            name: Some(name.into()),
+            account: account.map(Into::into),
+            ..Default::default()
+        };
+        e
+    }
+
+    #[test]
+    fn identity_keys_carry_their_system() {
+        let r = Resolved::default();
+        let key = |e: &Event, f: &[Field]| group_key(f, e, r).unwrap();
+        let p = [Field::ActorPrincipal];
+        // the same user name in Okta and GitHub is two identities
+        let okta = named(Format::Okta, None, "alice");
+        let github = named(Format::Github, Some("corp"), "alice");
+        assert_ne!(key(&okta, &p), key(&github, &p));
+        assert_eq!(
+            display_key(&key(&github, &p)),
+            "github, alice",
+            "an org is not a realm"
+        );
+        // AWS root and a Vault root token (display name root): two identities
+        let aws_root = named(Format::Cloudtrail, Some("111122223333"), "root");
+        let vault_root = named(Format::Vault, None, "root");
+        assert_ne!(key(&aws_root, &p), key(&vault_root, &p));
+        assert_eq!(
+            display_key(&key(&aws_root, &p)),
+            "cloudtrail:111122223333, root"
+        );
+        // roots of two AWS accounts, users of two Vault namespaces and two Entra tenants
+        let other_root = named(Format::Cloudtrail, Some("444455556666"), "root");
+        assert_ne!(key(&aws_root, &p), key(&other_root, &p));
+        let ns_a = named(Format::Vault, Some("team-a"), "ops");
+        let ns_b = named(Format::Vault, Some("team-b"), "ops");
+        assert_ne!(key(&ns_a, &p), key(&ns_b, &p));
+        // the same identity again is the same key, and with several fields the system is
+        // written once
+        assert_eq!(key(&aws_root, &p), key(&aws_root.clone(), &p));
+        let two = key(&aws_root, &[Field::ActorPrincipal, Field::ActionName]);
+        assert_eq!(display_key(&two).matches("cloudtrail").count(), 1);
+        // counted identity values carry it too
+        assert_ne!(
+            Field::ActorPrincipal.keyed(&okta, r),
+            Field::ActorPrincipal.keyed(&github, r)
+        );
+        assert_eq!(
+            Field::SourceIp.keyed(&okta, r).as_deref(),
+            Some("10.1.2.3"),
+            "non-identity values are as logged"
+        );
+    }
+
+    #[test]
+    fn a_detector_resolved_session_replaces_the_stateless_one() {
+        let e = named(Format::Okta, None, "alice");
+        assert_eq!(Field::SessionKey.get(&e).as_deref(), Some("alice"));
+        let r = Resolved {
+            session: Some("alice@2026-03-02T03:12:00Z"),
+        };
+        assert_eq!(
+            display_key(&group_key(&[Field::SessionKey], &e, r).unwrap()),
+            "okta, alice@2026-03-02T03:12:00Z"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::field::{display_key, group_key};
+use super::field::{display_key, group_key, Resolved};
 use super::keyed::{Keyed, LastSeen};
 use super::spec::{Detector, Kind};
 use super::{Candidate, StateSize};
@@ -46,7 +46,13 @@ impl FirstSeenState {
         }
     }
 
-    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>, out: &mut Vec<Candidate>) {
+    pub fn on_event(
+        &mut self,
+        spec: &Detector,
+        ev: &Arc<Event>,
+        r: Resolved,
+        out: &mut Vec<Candidate>,
+    ) {
         let Kind::FirstSeen {
             group_by,
             min_age,
@@ -60,7 +66,7 @@ impl FirstSeenState {
         if !spec.selection.matches(ev) {
             return;
         }
-        let Some(key) = group_key(group_by, ev) else {
+        let Some(key) = group_key(group_by, ev, r) else {
             return;
         };
         let started = *self.started.get_or_insert(ev.time);

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::event::{Event, Millis, Str};
+use crate::event::{Event, Millis, Pos, Str};
 
 /// Hash map for hot per-event lookups: foldhash, seeded per process (iteration order is never
 /// relied on; anything that leaves the engine is sorted first).
@@ -82,12 +82,16 @@ impl<V: LastSeen> Keyed<V> {
     }
 }
 
+/// A queue entry's place: deadline, then the event's time and input position, then arrival.
+type Due = (Millis, Millis, Pos, u64);
+
 /// Events waiting for a decision until the watermark passes their deadline, earliest deadline
-/// (then arrival) first, with a hard cap: when full, the earliest is dropped and counted.
+/// (then the events' total order, then arrival) first, with a hard cap: when full, the earliest
+/// is dropped and counted.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DeadlineQueue {
     #[serde(with = "pairs")]
-    map: BTreeMap<(Millis, u64), (Str, Arc<Event>)>,
+    map: BTreeMap<Due, (Str, Arc<Event>)>,
     cap: usize,
     seq: u64,
     evicted: u64,
@@ -109,7 +113,8 @@ impl DeadlineQueue {
             self.evicted += 1;
         }
         self.seq += 1;
-        self.map.insert((deadline, self.seq), (key, ev));
+        self.map
+            .insert((deadline, ev.time, ev.pos, self.seq), (key, ev));
     }
 
     /// The next entry whose deadline the watermark `wm` has reached.

@@ -7,6 +7,7 @@ pub mod count;
 pub mod each;
 pub mod field;
 pub mod first_seen;
+pub mod gap;
 pub mod keyed;
 pub mod load;
 pub mod selftest;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use crate::context::ApprovalStore;
 use crate::event::{Event, Millis, Str};
 use crate::inventory::Inventory;
+use field::Resolved;
 use spec::{Detector, Kind};
 
 /// What a detector hands the engine; the engine suppresses repeats and builds the finding.
@@ -70,6 +72,21 @@ enum State {
 pub struct Running {
     pub spec: Arc<Detector>,
     state: State,
+    /// gap-based sessions, for detectors that read `session.key`
+    gaps: Option<gap::Gaps>,
+}
+
+/// What a snapshot keeps of a [`Running`].
+#[derive(serde::Serialize)]
+struct SavedRef<'a> {
+    state: &'a State,
+    gaps: &'a Option<gap::Gaps>,
+}
+
+#[derive(serde::Deserialize)]
+struct Saved {
+    state: State,
+    gaps: Option<gap::Gaps>,
 }
 
 impl Running {
@@ -85,30 +102,43 @@ impl Running {
                 State::FirstSeen(first_seen::FirstSeenState::new(*max_keys))
             }
         };
-        Running { spec, state }
+        let gaps = spec
+            .session_gap
+            .map(|g| gap::Gaps::new(g, spec::DEFAULT_MAX_KEYS));
+        Running { spec, state, gaps }
     }
 
     /// Feed one event: in event-time order, except late events (older than the watermark), which
     /// each kind places itself.
     pub fn on_event(&mut self, ev: &Arc<Event>, out: &mut Vec<Candidate>) {
         let spec = &*self.spec;
+        let session = match &mut self.gaps {
+            Some(g) if spec.selection.matches(ev) => g.assign(ev),
+            _ => None,
+        };
+        let r = Resolved {
+            session: session.as_deref(),
+        };
         match &mut self.state {
             State::Single => {
                 if spec.selection.matches(ev) {
                     out.push(single(ev));
                 }
             }
-            State::Each(s) => s.on_event(spec, ev, out),
-            State::Session(s) => s.on_event(spec, ev),
-            State::Count(s) => s.on_event(spec, ev, out),
-            State::Absence(s) => s.on_event(spec, ev),
-            State::FirstSeen(s) => s.on_event(spec, ev, out),
+            State::Each(s) => s.on_event(spec, ev, r, out),
+            State::Session(s) => s.on_event(spec, ev, r),
+            State::Count(s) => s.on_event(spec, ev, r, out),
+            State::Absence(s) => s.on_event(spec, ev, r),
+            State::FirstSeen(s) => s.on_event(spec, ev, r, out),
         }
     }
 
     /// The watermark moved to `wm`: decide what waited for it and expire old state.
     pub fn on_watermark(&mut self, wm: Millis, ctx: &Ctx, out: &mut Vec<Candidate>) {
         let spec = &*self.spec;
+        if let Some(g) = &mut self.gaps {
+            g.on_watermark(wm);
+        }
         match &mut self.state {
             State::Single | State::FirstSeen(_) => {}
             State::Each(s) => s.on_watermark(spec, wm),
@@ -120,17 +150,31 @@ impl Running {
 
     /// The detector's state, for a snapshot.
     pub fn save(&self) -> serde_json::Result<Box<serde_json::value::RawValue>> {
-        serde_json::value::to_raw_value(&self.state)
+        serde_json::value::to_raw_value(&SavedRef {
+            state: &self.state,
+            gaps: &self.gaps,
+        })
     }
 
     /// Put back state saved by [`Running::save`] from a detector with the same
     /// [`Detector::state_fingerprint`].
     pub fn load(&mut self, saved: &serde_json::value::RawValue) -> serde_json::Result<()> {
-        self.state = serde_json::from_str(saved.get())?;
+        let saved: Saved = serde_json::from_str(saved.get())?;
+        self.state = saved.state;
+        self.gaps = saved.gaps;
         Ok(())
     }
 
     pub fn size(&self) -> StateSize {
+        let mut size = self.kind_size();
+        if let Some(g) = &self.gaps {
+            size.keys += g.len();
+            size.evicted += g.evicted();
+        }
+        size
+    }
+
+    fn kind_size(&self) -> StateSize {
         match &self.state {
             State::Single => StateSize::default(),
             State::Each(s) => s.size(),
@@ -151,10 +195,12 @@ impl Running {
 }
 
 fn single(ev: &Arc<Event>) -> Candidate {
-    let key = ev
-        .credential
-        .as_ref()
-        .map(|c| c.id.clone())
+    let field = match ev.credential {
+        Some(_) => field::Field::CredentialId,
+        None => field::Field::ActorId,
+    };
+    let key = field
+        .keyed(ev, Resolved::default())
         .unwrap_or_else(|| ev.actor.id.clone());
     Candidate {
         key,

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::field::{display_key, group_key};
+use super::field::{display_key, group_key, Resolved};
 use super::keyed::{DeadlineQueue, Keyed, LastSeen};
 use super::spec::{Detector, Kind, MaxSession};
 use super::{Candidate, Ctx, StateSize};
@@ -53,7 +53,7 @@ impl SessionState {
         }
     }
 
-    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>) {
+    pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>, r: Resolved) {
         let Kind::Session {
             group_by, grace, ..
         } = &spec.kind
@@ -63,7 +63,7 @@ impl SessionState {
         if !spec.selection.matches(ev) {
             return;
         }
-        let Some(key) = group_key(group_by, ev) else {
+        let Some(key) = group_key(group_by, ev, r) else {
             return;
         };
         let s = self.sessions.get_or_insert(&key, || Session {
@@ -71,7 +71,7 @@ impl SessionState {
             last: ev.time,
             raised: false,
         });
-        if ev.time < s.first.time {
+        if ev.order(&s.first).is_lt() {
             s.first = ev.clone();
         }
         s.last = s.last.max(ev.time);

@@ -31,7 +31,6 @@ pub struct Snapshot {
     max_seen: Millis,
     released: Millis,
     watermark: Millis,
-    seq: u64,
     last_sweep: Millis,
     /// held events, oldest first
     buffer: Vec<Arc<Event>>,
@@ -58,7 +57,7 @@ impl Engine {
     /// The engine's whole state.
     pub fn snapshot(&self) -> serde_json::Result<Snapshot> {
         let mut buffer: Vec<&Pending> = self.buffer.iter().collect();
-        buffer.sort_by_key(|p| (p.time, p.seq));
+        buffer.sort_by(|a, b| a.ev.order(&b.ev));
         let detectors = self
             .detectors
             .iter()
@@ -84,7 +83,6 @@ impl Engine {
             max_seen: self.max_seen,
             released: self.released,
             watermark: self.watermark,
-            seq: self.seq,
             last_sweep: self.last_sweep,
             buffer: buffer.into_iter().map(|p| p.ev.clone()).collect(),
             detectors,
@@ -128,17 +126,15 @@ impl Engine {
         self.max_seen = snap.max_seen;
         self.released = snap.released;
         self.watermark = snap.watermark;
-        self.seq = snap.seq;
         self.last_sweep = snap.last_sweep;
         self.buffer.clear();
-        for (n, ev) in snap.buffer.into_iter().enumerate() {
+        for ev in snap.buffer {
             self.buffer.push(Pending {
                 time: ev.time,
-                seq: n as u64,
+                pos: ev.pos,
                 ev,
             });
         }
-        self.seq = self.seq.max(self.buffer.len() as u64);
         for a in snap.approvals {
             let mut approval = a.approval;
             approval.origin = a.origin;

@@ -223,7 +223,7 @@ fn event_count_counts_per_key() {
     );
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].unmapped.count, 3);
-    assert_eq!(out[0].unmapped.key, "a");
+    assert_eq!(out[0].unmapped.key, "cloudtrail, a");
 }
 
 fn approval(principal: &str, from: i64, until: i64) -> Approval {
@@ -315,7 +315,7 @@ fn absence_with_counterpart_events_before_or_after() {
     let keys: Vec<&str> = out.iter().map(|f| f.unmapped.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["c"],
+        ["cloudtrail, c"],
         "a reviewed before, b within 10m after, c 16m after"
     );
 }
@@ -358,7 +358,7 @@ fn first_seen_new_keys_after_learning() {
         ],
     );
     let keys: Vec<&str> = out.iter().map(|f| f.unmapped.key.as_str()).collect();
-    assert_eq!(keys, ["K3"]);
+    assert_eq!(keys, ["cloudtrail, K3"]);
 }
 
 #[test]
@@ -422,4 +422,85 @@ fn dedup_keys_are_forgotten_past_the_horizon() {
     again.dedup = Some(7);
     e.push(Arc::new(again), &mut out);
     assert_eq!(e.stats().duplicates, 0);
+}
+
+/// Events at one time from different files: whatever order they arrive in (decode threads,
+/// argument order), the evidence and every byte of the findings follow the input position.
+#[test]
+fn ties_on_event_time_follow_the_input_position_not_arrival() {
+    let at = |input: u32, offset: u64, ip: &str| {
+        let mut e = ev(0, "a", "AKIA1", ip);
+        e.origin = Origin::File {
+            path: Arc::from(format!("f{input}.json")),
+            line: 1,
+            offset,
+        };
+        e.pos = crate::event::Pos {
+            input,
+            offset,
+            index: 0,
+        };
+        e
+    };
+    let events = || {
+        vec![
+            at(2, 10, "192.0.2.1"),
+            at(0, 900, "198.51.100.1"),
+            at(1, 10, "203.0.113.1"),
+            at(0, 50, "198.51.100.2"),
+        ]
+    };
+    let render = |out: &[Finding]| -> Vec<String> {
+        out.iter()
+            .map(|f| serde_json::to_string(f).unwrap())
+            .collect()
+    };
+    let mut want = None;
+    // every arrival order of the four events, with and without holding (the daemon holds 0)
+    let orders: Vec<Vec<usize>> = (0..24)
+        .map(|mut n| {
+            let mut left = vec![0, 1, 2, 3];
+            let mut o = Vec::new();
+            for base in (1..=4).rev() {
+                o.push(left.remove(n % base));
+                n /= base;
+            }
+            o
+        })
+        .collect();
+    let paths = |f: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(f).unwrap();
+        v["evidences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["data"]["origin"]["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for order in &orders {
+        let evs = events();
+        let shuffled = || order.iter().map(|i| evs[*i].clone()).collect::<Vec<_>>();
+        let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+        let out = render(&run(&mut e, shuffled()));
+        assert!(!out.is_empty());
+        match &want {
+            None => want = Some(out),
+            Some(w) => assert_eq!(&out, w, "arrival order {order:?}"),
+        }
+        // held for 0 (the daemon's default), when a finding is raised follows arrival, but its
+        // evidence is still in input order
+        let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS).with_hold(0);
+        for f in render(&run(&mut e, shuffled())) {
+            let p = paths(&f);
+            let mut sorted = p.clone();
+            sorted.sort();
+            assert_eq!(p, sorted, "arrival order {order:?}");
+        }
+    }
+    let want = want.unwrap();
+    assert_eq!(
+        paths(&want[0]),
+        ["f0.json", "f1.json", "f2.json"],
+        "input order"
+    );
 }

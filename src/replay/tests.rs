@@ -14,11 +14,14 @@ fn dec() -> DecodeOptions {
 const REC: &str = r#"{"eventVersion":"1.08","eventTime":"2026-03-02T04:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","sourceIPAddress":"192.0.2.1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a","accessKeyId":"AKIA1"}}"#;
 
 fn doc(text: &str, truncated: Option<&str>) -> Batch {
-    dec().decode(Piece::Document {
-        path: Arc::from("d.json"),
-        data: text.as_bytes().to_vec(),
-        truncated: truncated.map(String::from),
-    })
+    dec().decode(
+        Piece::Document {
+            path: Arc::from("d.json"),
+            data: text.as_bytes().to_vec(),
+            truncated: truncated.map(String::from),
+        },
+        0,
+    )
 }
 
 fn lines(path: &str, first_line: u64, data: Vec<u8>) -> Piece {
@@ -97,7 +100,7 @@ fn lines_with_bad_utf8_bad_json_crlf_and_blank_lines() {
     data.extend(REC.as_bytes());
     data.extend(b"\r\n\n   \n{\"eventTime\": \xff\xfe}\n{not json\n");
     data.extend(REC.as_bytes());
-    let b = dec().decode(lines("l.jsonl", 10, data));
+    let b = dec().decode(lines("l.jsonl", 10, data), 0);
     assert_eq!(lines_at(&b), [10, 15]);
     let errs: Vec<String> = b.errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(errs.len(), 2, "{errs:?}");
@@ -115,7 +118,7 @@ fn lines_with_bad_utf8_bad_json_crlf_and_blank_lines() {
 fn byte_order_mark_at_stream_start_is_skipped() {
     let mut data = b"\xEF\xBB\xBF".to_vec();
     data.extend(REC.as_bytes());
-    let b = dec().decode(lines("bom.jsonl", 1, data));
+    let b = dec().decode(lines("bom.jsonl", 1, data), 0);
     assert!(b.errors.is_empty(), "{:?}", b.errors);
     assert_eq!(b.records.len(), 1);
 }
@@ -126,7 +129,7 @@ fn since_until_filter_is_counted() {
         since: Some(1_772_424_000_001),
         ..dec()
     };
-    let b = d.decode(lines("l", 1, REC.as_bytes().to_vec()));
+    let b = d.decode(lines("l", 1, REC.as_bytes().to_vec()), 0);
     assert!(b.records.is_empty());
     assert_eq!(b.filtered, 1);
 }
@@ -134,7 +137,7 @@ fn since_until_filter_is_counted() {
 #[test]
 fn wrapper_objects_on_lines_of_a_lines_file_are_unwrapped() {
     let data = format!("{REC}\n{{\"records\":[{REC},{REC}]}}\n{REC}\n");
-    let b = dec().decode(lines("mixed.jsonl", 1, data.into_bytes()));
+    let b = dec().decode(lines("mixed.jsonl", 1, data.into_bytes()), 0);
     assert!(b.errors.is_empty(), "{:?}", b.errors);
     assert_eq!(lines_at(&b), [1, 2, 2, 3]);
 }

@@ -477,3 +477,45 @@ fn fixtures_decode() {
     }
     assert!(records.len() >= 16, "{}", records.len());
 }
+
+/// Vault logs a token it refused before resolving it with an `auth` of nothing but its type; the
+/// request names the token (issue: a real denied request was rejected as "vault record has no
+/// auth").
+const DENIED: &str = r#"{"time":"2026-03-02T18:00:07.118Z","type":"request","auth":{"token_type":"default"},"request":{"id":"9d1c7e0a-2b3f-4c5d-8e9f-0a1b2c3d4e5f","client_id":"","operation":"update","mount_point":"sys/","mount_type":"system","mount_accessor":"system_8f2a1b3c","mount_running_version":"v1.18.3+builtin.vault","mount_class":"secret","client_token":"hmac-sha256:5d1f0c3b2a4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70a","client_token_accessor":"hmac-sha256:0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b","namespace":{"id":"root"},"path":"sys/policies/acl/admin","remote_address":"203.0.113.77","remote_port":40112},"error":"permission denied"}"#;
+
+#[test]
+fn a_request_denied_before_its_token_resolved_is_a_failed_attempt_by_that_token() {
+    let ev = dec(DENIED);
+    let accessor = "hmac-sha256:0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b";
+    let cred = ev.credential.as_ref().expect("the token is the credential");
+    assert_eq!(cred.id, accessor);
+    assert_eq!(cred.kind, CredentialKind::Token);
+    assert_eq!(ev.actor.id, accessor);
+    assert_eq!(ev.actor.kind, ActorKind::Unknown);
+    assert_eq!(
+        ev.session.as_deref(),
+        Some("hmac-sha256:5d1f0c3b2a4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70a")
+    );
+    assert_eq!(ev.action.outcome, Outcome::Failure);
+    assert_eq!(ev.action.error.as_deref(), Some("permission denied"));
+    assert_eq!(
+        ev.action.resource.as_deref(),
+        Some("sys/policies/acl/admin")
+    );
+    assert_eq!(ev.source.ip, Some("203.0.113.77".parse().unwrap()));
+    assert!(
+        !ev.partial,
+        "a request entry with an error is final: it is the event"
+    );
+    // without the accessor the HMAC'd token stands in
+    let bare = DENIED.replace(r#","client_token_accessor":"hmac-sha256:0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b""#, "");
+    let ev = dec(&bare);
+    assert_eq!(
+        ev.credential.unwrap().id,
+        "hmac-sha256:5d1f0c3b2a4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70a"
+    );
+    // an entry with no token and no error still names nobody: an input error
+    let nobody = entry("request", r#"{"token_type":"default"}"#, "", "");
+    let err = decode(&nobody, origin()).unwrap_err();
+    assert!(err.to_string().contains("auth"), "{err}");
+}

@@ -72,6 +72,7 @@ pub fn compile(file: &str, f: DetectorFile, errors: &mut Vec<String>) -> Option<
         _ => crate::time::HOUR,
     };
     let suppress = duration(f.suppress.as_deref(), "suppress", &mut e).unwrap_or(default_suppress);
+    let session_gap = session_gap(f.correlation.as_ref(), kind.as_ref(), &mut e);
     if f.tests.is_empty() {
         e.push("tests", "at least one inline test case is required");
     }
@@ -103,6 +104,7 @@ pub fn compile(file: &str, f: DetectorFile, errors: &mut Vec<String>) -> Option<
         kind: kind?,
         suppress,
         max_evidence: f.max_evidence.unwrap_or(DEFAULT_MAX_EVIDENCE).max(1),
+        session_gap,
         tests,
         file: file.to_string(),
     })
@@ -166,6 +168,23 @@ fn fields(names: &[String], at: &str, e: &mut Errors) -> Vec<Field> {
         .iter()
         .filter_map(|n| Field::parse(n).map_err(|m| e.push(at, m)).ok())
         .collect()
+}
+
+/// The quiet gap that ends an unnamed session, for detectors that read `session.key`.
+fn session_gap(c: Option<&CorrelationFile>, kind: Option<&Kind>, e: &mut Errors) -> Option<Millis> {
+    let reads_sessions = kind.is_some_and(|k| k.fields().any(|f| f == Field::SessionKey));
+    let given = c.and_then(|c| c.session_gap.as_deref());
+    if given.is_some() && !reads_sessions {
+        e.push(
+            "correlation.session_gap",
+            "applies only when session.key is a group-by or condition field",
+        );
+    }
+    let gap = duration(given, "correlation.session_gap", e);
+    if gap.is_some_and(|g| g <= 0) {
+        e.push("correlation.session_gap", "must be longer than 0s");
+    }
+    reads_sessions.then(|| gap.unwrap_or(crate::detect::gap::DEFAULT_GAP))
 }
 
 fn correlation(c: &CorrelationFile, e: &mut Errors) -> Option<Kind> {

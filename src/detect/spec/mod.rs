@@ -83,6 +83,9 @@ pub struct CorrelationFile {
     pub max_session: Option<String>,
     /// `session`: the session also ends when the approval of this scope covering its start ends
     pub approval: Option<String>,
+    /// detectors reading `session.key`: an identity whose log names no session has a new one
+    /// after this much quiet (default 30m)
+    pub session_gap: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +210,9 @@ pub struct Detector {
     pub kind: Kind,
     pub suppress: Millis,
     pub max_evidence: usize,
+    /// set when the detector reads `session.key`: the quiet gap that ends a session an identity's
+    /// log does not name (see [`crate::detect::gap`])
+    pub session_gap: Option<Millis>,
     pub tests: Vec<TestCase>,
     /// the file it came from, for messages
     pub file: String,
@@ -218,8 +224,13 @@ impl Detector {
     /// whose fingerprint is unchanged and starts a changed one afresh.
     pub fn state_fingerprint(&self) -> u64 {
         let shape = format!(
-            "{:?}|{:?}|{:?}|{}|{}",
-            self.selection, self.except, self.kind, self.suppress, self.max_evidence
+            "{:?}|{:?}|{:?}|{}|{}|{:?}",
+            self.selection,
+            self.except,
+            self.kind,
+            self.suppress,
+            self.max_evidence,
+            self.session_gap
         );
         xxhash_rust::xxh3::xxh3_64(shape.as_bytes())
     }
@@ -306,6 +317,22 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The fields the kind keys and counts by.
+    pub fn fields(&self) -> impl Iterator<Item = Field> + '_ {
+        let (group_by, counted): (&[Field], Option<Field>) = match self {
+            Kind::Single => (&[], None),
+            Kind::ValueCount {
+                group_by, field, ..
+            } => (group_by, Some(*field)),
+            Kind::Each { group_by, .. }
+            | Kind::Session { group_by, .. }
+            | Kind::EventCount { group_by, .. }
+            | Kind::Absence { group_by, .. }
+            | Kind::FirstSeen { group_by, .. } => (group_by, None),
+        };
+        group_by.iter().copied().chain(counted)
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Single => "match",
