@@ -52,7 +52,8 @@ fn records(text: &str) -> Vec<Value> {
 fn provisional(format: &str, v: &Value) -> bool {
     match format {
         "kubernetes" => v["stage"] == "RequestReceived",
-        "vault" => v["type"] == "request",
+        // a request entry carrying Vault's error is final: an event
+        "vault" => v["type"] == "request" && v.get("error").is_none(),
         _ => false,
     }
 }

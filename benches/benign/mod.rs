@@ -4347,11 +4347,18 @@ fn vault_push(out: &mut Out, rng: &mut Rng, t: i64, r: &VaultReq) {
         s
     };
     let sub = rng.below(1_000_000);
-    out.push(t, Rec::Provisional, entry("request", t, sub));
+    // a request entry that already carries Vault's error is final, an event of its own (the
+    // response entry repeats it and is counted as a duplicate)
+    let (request, response) = if r.error {
+        (Rec::Event, Rec::Duplicate)
+    } else {
+        (Rec::Provisional, Rec::Event)
+    };
+    out.push(t, request, entry("request", t, sub));
     let done = t + 1 + rng.below(12) as i64;
     out.push(
         done,
-        Rec::Event,
+        response,
         entry("response", done, (sub + 417_311) % 1_000_000),
     );
 }
