@@ -51,16 +51,17 @@ fn corpus(dir: &Path) -> Vec<PathBuf> {
     std::fs::create_dir_all(&ct).unwrap();
     for f in 0..48 {
         let mut records = Vec::new();
-        for _ in 0..10 {
+        for _ in 0..12 {
             let k = rng.below(6);
             let ip = format!("{}.{}", NETS[rng.below(5) as usize], rng.below(250) + 1);
-            // minutes 0-11, seconds 0-2: many ties, inside and across files
+            // minutes 0-5, seconds 0-1: many ties, inside and across files (a delivery file is
+            // one line, so records of one file share path and line)
             let line = cloudtrail(
                 &format!("AKIAEXAMPLETIE{k:06}"),
                 &format!("svc-{k}"),
                 &ip,
-                rng.below(12) as u32,
-                rng.below(3) as u32,
+                rng.below(6) as u32,
+                rng.below(2) as u32,
             );
             records.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
         }
@@ -142,15 +143,17 @@ fn replay(args: &[String]) -> Vec<u8> {
     out.stdout
 }
 
-/// Whether some finding's evidence holds two events of the same time from different files: the
-/// case whose order once followed hash order and decode threads.
-fn has_cross_file_ties(out: &str) -> bool {
+/// Whether some finding's evidence holds two events of the same time from the same file and
+/// line (`same_file`) or from different files: the cases whose order once followed hash order.
+fn has_ties(out: &str, same_file: bool) -> bool {
     out.lines().any(|l| {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         let ev = v["evidences"].as_array().unwrap();
         ev.windows(2).any(|w| {
-            w[0]["data"]["time"] == w[1]["data"]["time"]
-                && w[0]["data"]["origin"]["path"] != w[1]["data"]["origin"]["path"]
+            let (a, b) = (&w[0]["data"], &w[1]["data"]);
+            let same = a["origin"]["path"] == b["origin"]["path"]
+                && a["origin"]["line"] == b["origin"]["line"];
+            a["time"] == b["time"] && same == same_file
         })
     })
 }
@@ -167,8 +170,8 @@ fn replay_is_byte_identical_whatever_the_threads_and_argument_order() {
         "the corpus raises findings:\n{text}"
     );
     assert!(
-        has_cross_file_ties(&text),
-        "the corpus exercises evidence that ties on time across files"
+        has_ties(&text, false) && has_ties(&text, true),
+        "the corpus exercises evidence that ties on time across files and inside one line"
     );
     let mut rng = Rng(42);
     for run in 0..21 {

@@ -1,6 +1,8 @@
-//! A deterministic generator of realistic CloudTrail JSON lines for benchmarks: a day of mixed
+//! A deterministic generator of CloudTrail JSON lines for benchmarks: a realistic day of mixed
 //! traffic (SSO users, IAM users with long-term keys, instance-profile sessions, AWS services,
-//! CI pipelines) with a handful of shared keys used from several networks.
+//! CI pipelines) with a handful of shared keys used from several networks; and one dense hour
+//! over many long-term keys, either each key from one network (no finding due: what state costs)
+//! or each from three networks within seconds (an alert storm: every key raises).
 
 use std::fmt::Write;
 
@@ -116,5 +118,47 @@ pub fn record(rng: &mut Rng, i: u64, n: u64, out: &mut String) {
         g = rng.below(1 << 12),
         h = rng.below(1 << 12),
         svc = source.trim_end_matches(".amazonaws.com"),
+    );
+}
+
+/// One hour of `n` records over `keys` long-term keys. `storm`: each key's records come three in
+/// a row from three networks (every key raises); otherwise each key stays inside its own /24 and
+/// its uses are spread over the hour.
+#[allow(dead_code)] // gencorpus uses it; the criterion benches read the realistic day
+pub fn dense(rng: &mut Rng, i: u64, n: u64, keys: u64, storm: bool, out: &mut String) {
+    let secs = START + (i as i64 * 3_600 / n.max(1) as i64);
+    let (name, source, ro) = ACTIONS[rng.below(ACTIONS.len() as u64) as usize];
+    let keys = keys.max(1);
+    let (k, ip) = if storm {
+        let k = (i / 3) % keys;
+        let net = [20, 60, 100][(i % 3) as usize];
+        (
+            k,
+            format!("{net}.{}.{}.{}", k % 200, k / 200 % 250, 1 + rng.below(250)),
+        )
+    } else {
+        let k = rng.below(keys);
+        (
+            k,
+            format!("10.{}.{}.{}", k % 250, k / 250 % 250, 1 + rng.below(250)),
+        )
+    };
+    out.push_str(r#"{"eventVersion":"1.09","userIdentity":"#);
+    let _ = write!(
+        out,
+        r#"{{"type":"IAMUser","principalId":"AIDA3DENSE{k:010}","arn":"arn:aws:iam::111122223333:user/svc-dense-{k}","accountId":"111122223333","accessKeyId":"AKIA3DENSE{k:010}","userName":"svc-dense-{k}"}}"#
+    );
+    out.push_str(r#","eventTime":""#);
+    ts(out, secs);
+    let _ = write!(
+        out,
+        r#"","eventSource":"{source}","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"{ip}","userAgent":"{ua}","requestParameters":{{"bucketName":"corp-data-{b}"}},"responseElements":null,"requestID":"{r:016X}","eventID":"{e:08x}-{f:04x}-4{g:03x}-8{h:03x}-{r:012x}","readOnly":{ro},"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}}"#,
+        ua = AGENTS[2],
+        b = k % 40,
+        r = rng.next() >> 16,
+        e = rng.next() as u32,
+        f = rng.below(1 << 16),
+        g = rng.below(1 << 12),
+        h = rng.below(1 << 12),
     );
 }

@@ -106,7 +106,7 @@ impl Shard {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!(
-                            "{}: snapshot version {} (this build reads {VERSION})",
+                            "{}: snapshot version {} (this build reads {VERSION}); move it away to start this source afresh",
                             state_path.display(),
                             saved.version
                         ),

@@ -21,6 +21,9 @@ pub struct AbsenceState {
     /// events waiting for their decision
     pending: DeadlineQueue,
     last_sweep: Millis,
+    /// where group keys are built, so a lookup allocates nothing
+    #[serde(skip)]
+    buf: String,
 }
 
 #[derive(Default, serde::Serialize, serde::Deserialize)]
@@ -69,6 +72,7 @@ impl AbsenceState {
             seen: Keyed::new(max_keys),
             pending: DeadlineQueue::new(max_keys),
             last_sweep: Millis::MIN,
+            buf: String::new(),
         }
     }
 
@@ -81,18 +85,23 @@ impl AbsenceState {
 
     pub fn on_event(&mut self, spec: &Detector, ev: &Arc<Event>, r: Resolved) {
         let p = params(spec);
-        let Some(key) = group_key(p.group_by, ev, r) else {
+        let answers = p.counterpart.is_some_and(|c| c.matches(ev));
+        let watched = spec.selection.matches(ev);
+        if !answers && !watched {
+            return;
+        }
+        let Some(key) = group_key(p.group_by, ev, r, &mut self.buf) else {
             return;
         };
-        if p.counterpart.is_some_and(|c| c.matches(ev)) {
-            let times = self.seen.get_or_insert(&key, Times::default);
+        if answers {
+            let times = self.seen.get_or_insert(key, Times::default);
             let at = times.0.partition_point(|t| *t <= ev.time);
             times.0.insert(at, ev.time);
         }
-        if spec.selection.matches(ev) {
+        if watched {
             // at the cap, the oldest decision is dropped (counted) rather than growing unbounded
             let deadline = ev.time.saturating_add(p.after).saturating_add(p.grace);
-            self.pending.push(deadline, key, ev.clone());
+            self.pending.push(deadline, Str::from(key), ev.clone());
         }
     }
 

@@ -7,13 +7,16 @@ use super::field::{display_key, group_key, Resolved};
 use super::keyed::{Keyed, LastSeen};
 use super::spec::{Detector, Kind};
 use super::{Candidate, StateSize};
-use crate::event::{Event, Millis};
+use crate::event::{Event, Millis, Str};
 
 /// Periods already raised, per key (only with `repeat`).
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct EachState {
     keys: Keyed<Fired>,
     last_sweep: Millis,
+    /// where group keys are built, so a lookup allocates nothing
+    #[serde(skip)]
+    buf: String,
 }
 
 #[derive(Default, serde::Serialize, serde::Deserialize)]
@@ -36,6 +39,7 @@ impl EachState {
         EachState {
             keys: Keyed::new(max_keys),
             last_sweep: Millis::MIN,
+            buf: String::new(),
         }
     }
 
@@ -62,13 +66,13 @@ impl EachState {
         if !spec.selection.matches(ev) {
             return;
         }
-        let Some(key) = group_key(group_by, ev, r) else {
+        let Some(key) = group_key(group_by, ev, r, &mut self.buf) else {
             return;
         };
         let mut window_start = ev.time;
         if let Some(r) = repeat.map(|r| r.max(1)) {
             let period = ev.time.div_euclid(r);
-            let f = self.keys.get_or_insert(&key, Fired::default);
+            let f = self.keys.get_or_insert(key, Fired::default);
             f.last = f.last.max(ev.time);
             match f.periods.binary_search(&period) {
                 Ok(_) => return,
@@ -84,9 +88,9 @@ impl EachState {
                 "{} by {} ({})",
                 ev.action.name,
                 ev.principal(),
-                display_key(&key)
+                display_key(key)
             ),
-            key,
+            key: Str::from(key),
             window_start,
             start: ev.time,
             end: ev.time,

@@ -232,12 +232,30 @@ fn session_key(ev: &Event) -> Cow<'_, str> {
     Cow::Borrowed(explicit_session(ev).unwrap_or_else(|| ev.principal()))
 }
 
-/// The system an identity belongs to: the format, and the account / tenant / Vault namespace
-/// where the format names identities within one (`cloudtrail:111122223333`, `entra:<tenant>`,
-/// `vault:team-a`); GitHub, Okta, GCP and Kubernetes names are unique per format. Identity keys
-/// carry it so two systems' identities never merge on an equal name.
-pub fn push_system(key: &mut crate::event::Str, ev: &Event) {
+/// How much of the event's system a key built from a field carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// not an identity (a network, an action): as logged
+    None,
+    /// an id (a credential, a session): unique within its format, whatever the account
+    Format,
+    /// a name (a principal, a role): unique only within its account / tenant / namespace
+    Realm,
+}
+
+/// The system an identity belongs to: the format, and for names (`Scope::Realm`) the account /
+/// tenant / Vault namespace where the format names identities within one
+/// (`cloudtrail:111122223333`, `entra:<tenant>`, `vault:team-a`). GitHub, Okta and GCP names are
+/// unique per format; Kubernetes audit events name no cluster, so two clusters' users of the
+/// same name share a key unless a mapping or one source per cluster keeps them apart. Ids
+/// (access keys, session credentials, Vault accessors) carry the format only, so a session
+/// opened in one account and used in another stays one. Keys carry it so two systems'
+/// identities never merge on an equal name.
+pub fn push_system(key: &mut String, ev: &Event, scope: Scope) {
     use crate::event::Format;
+    if scope == Scope::None {
+        return;
+    }
     key.push_str(ev.format.name());
     let realm = match ev.format {
         Format::Cloudtrail | Format::Entra | Format::Vault | Format::Ocsf | Format::Mapped(_) => {
@@ -245,10 +263,11 @@ pub fn push_system(key: &mut crate::event::Str, ev: &Event) {
         }
         _ => None,
     };
-    if let Some(r) = realm {
+    if let (Scope::Realm, Some(r)) = (scope, realm) {
         key.push(':');
         key.push_str(r);
     }
+    key.push('\u{1f}');
 }
 
 /// What an action reached, coarsely enough that "many of them" means many places: a repository,
@@ -379,67 +398,65 @@ pub struct Resolved<'a> {
 }
 
 impl Field {
-    /// Whether the field names an identity, a credential or a session: such values are only
-    /// unique within their system, so keys and counted values carry it (see [`push_system`]).
-    pub fn is_identity(self) -> bool {
-        matches!(
-            self,
+    /// Whether and how a key built from the field carries the event's system (see
+    /// [`push_system`]): names by their realm, ids by their format. A `session.key` the detector
+    /// resolved (`<principal>@<start>`) is a name.
+    pub fn scope(self, r: Resolved) -> Scope {
+        match self {
             Field::ActorId
-                | Field::ActorName
-                | Field::ActorPrincipal
-                | Field::ActorRole
-                | Field::ActorImpersonator
-                | Field::CredentialId
-                | Field::CredentialOrSession
-                | Field::SessionId
-                | Field::SessionKey
-                | Field::AssumedRole
-                | Field::AssumedSession
-        )
+            | Field::ActorName
+            | Field::ActorPrincipal
+            | Field::ActorRole
+            | Field::ActorImpersonator
+            | Field::AssumedRole
+            | Field::AssumedSession => Scope::Realm,
+            Field::SessionKey if r.session.is_some() => Scope::Realm,
+            Field::CredentialId
+            | Field::CredentialOrSession
+            | Field::SessionId
+            | Field::SessionKey => Scope::Format,
+            _ => Scope::None,
+        }
     }
 
-    /// The field's value as detector state keeps it: with `r` applied, and identity values
-    /// prefixed by their system (`cloudtrail:111122223333` U+001F `carol`).
-    pub fn keyed(self, ev: &Event, r: Resolved) -> Option<crate::event::Str> {
-        let v = match (self, r.session) {
-            (Field::SessionKey, Some(s)) => Cow::Borrowed(s),
-            _ => self.get(ev)?,
-        };
-        if !self.is_identity() {
-            return Some(crate::event::Str::from(v.as_ref()));
-        }
-        let mut key = crate::event::Str::default();
-        push_system(&mut key, ev);
-        key.push('\u{1f}');
-        key.push_str(&v);
-        Some(key)
+    /// Write the field's value as detector state keeps it into `buf` (cleared first): with `r`
+    /// applied and prefixed by its system. `None` when the event lacks the field.
+    pub fn keyed<'b>(self, ev: &Event, r: Resolved, buf: &'b mut String) -> Option<&'b str> {
+        group_key(std::slice::from_ref(&self), ev, r, buf)
     }
 }
 
-/// The group-by key of `ev`: the fields' values joined by U+001F, or `None` when one is missing.
-/// A key with an identity field starts with the event's system, once.
-pub fn group_key(fields: &[Field], ev: &Event, r: Resolved) -> Option<crate::event::Str> {
-    match fields {
-        [] => Some(crate::event::Str::const_new("*")),
-        [one] => one.keyed(ev, r),
-        many => {
-            let mut key = crate::event::Str::default();
-            if many.iter().any(|f| f.is_identity()) {
-                push_system(&mut key, ev);
-                key.push('\u{1f}');
-            }
-            for (i, f) in many.iter().enumerate() {
-                if i > 0 {
-                    key.push('\u{1f}');
-                }
-                match (f, r.session) {
-                    (Field::SessionKey, Some(s)) => key.push_str(s),
-                    _ => key.push_str(&f.get(ev)?),
-                }
-            }
-            Some(key)
+/// Write the group-by key of `ev` into `buf` (cleared first): the fields' values joined by
+/// U+001F, after the event's system when a field names an identity (once, at the widest scope
+/// any field needs). `None` when a field is missing. Built in a reused buffer so that looking a
+/// key up allocates nothing; a detector copies it only to store it.
+pub fn group_key<'b>(
+    fields: &[Field],
+    ev: &Event,
+    r: Resolved,
+    buf: &'b mut String,
+) -> Option<&'b str> {
+    buf.clear();
+    if fields.is_empty() {
+        buf.push('*');
+        return Some(buf);
+    }
+    let scope = fields
+        .iter()
+        .map(|f| f.scope(r))
+        .max()
+        .unwrap_or(Scope::None);
+    push_system(buf, ev, scope);
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            buf.push('\u{1f}');
+        }
+        match (f, r.session) {
+            (Field::SessionKey, Some(s)) => buf.push_str(s),
+            _ => buf.push_str(&f.get(ev)?),
         }
     }
+    Some(buf)
 }
 
 /// A group key as people read it: `a, b`.
@@ -497,24 +514,26 @@ mod tests {
         assert!(Cond::parse("actor.name|exists", vec!["maybe".into()]).is_err());
     }
 
+    fn key(fields: &[Field], e: &Event, r: Resolved) -> Option<String> {
+        group_key(fields, e, r, &mut String::new()).map(String::from)
+    }
+
     #[test]
     fn group_keys_need_every_field() {
         let e = ev();
         let r = Resolved::default();
         assert_eq!(
-            display_key(&group_key(&[Field::ActorId], &e, r).unwrap()),
+            display_key(&key(&[Field::ActorId], &e, r).unwrap()),
             "cloudtrail, arn:aws:iam::1:role/BreakGlassAdmin"
         );
-        assert_eq!(
-            group_key(&[Field::ActorId, Field::CredentialId], &e, r),
-            None
-        );
-        let k = group_key(&[Field::Format, Field::UserAgent], &e, r).unwrap();
+        assert_eq!(key(&[Field::ActorId, Field::CredentialId], &e, r), None);
+        let k = key(&[Field::Format, Field::UserAgent], &e, r).unwrap();
         assert_eq!(
             display_key(&k),
             "cloudtrail, aws-cli/2",
             "no identity field, no system"
         );
+        assert_eq!(key(&[], &e, r).as_deref(), Some("*"));
     }
 
     fn named(format: Format, account: Option<&str>, name: &str) -> Event {
@@ -532,46 +551,80 @@ mod tests {
     #[test]
     fn identity_keys_carry_their_system() {
         let r = Resolved::default();
-        let key = |e: &Event, f: &[Field]| group_key(f, e, r).unwrap();
+        let k = |e: &Event, f: &[Field]| key(f, e, r).unwrap();
         let p = [Field::ActorPrincipal];
         // the same user name in Okta and GitHub is two identities
         let okta = named(Format::Okta, None, "alice");
         let github = named(Format::Github, Some("corp"), "alice");
-        assert_ne!(key(&okta, &p), key(&github, &p));
+        assert_ne!(k(&okta, &p), k(&github, &p));
         assert_eq!(
-            display_key(&key(&github, &p)),
+            display_key(&k(&github, &p)),
             "github, alice",
             "an org is not a realm"
         );
         // AWS root and a Vault root token (display name root): two identities
         let aws_root = named(Format::Cloudtrail, Some("111122223333"), "root");
         let vault_root = named(Format::Vault, None, "root");
-        assert_ne!(key(&aws_root, &p), key(&vault_root, &p));
+        assert_ne!(k(&aws_root, &p), k(&vault_root, &p));
         assert_eq!(
-            display_key(&key(&aws_root, &p)),
+            display_key(&k(&aws_root, &p)),
             "cloudtrail:111122223333, root"
         );
-        // roots of two AWS accounts, users of two Vault namespaces and two Entra tenants
+        // roots of two AWS accounts, users of two Vault namespaces
         let other_root = named(Format::Cloudtrail, Some("444455556666"), "root");
-        assert_ne!(key(&aws_root, &p), key(&other_root, &p));
+        assert_ne!(k(&aws_root, &p), k(&other_root, &p));
         let ns_a = named(Format::Vault, Some("team-a"), "ops");
         let ns_b = named(Format::Vault, Some("team-b"), "ops");
-        assert_ne!(key(&ns_a, &p), key(&ns_b, &p));
-        // the same identity again is the same key, and with several fields the system is
-        // written once
-        assert_eq!(key(&aws_root, &p), key(&aws_root.clone(), &p));
-        let two = key(&aws_root, &[Field::ActorPrincipal, Field::ActionName]);
+        assert_ne!(k(&ns_a, &p), k(&ns_b, &p));
+        // with several fields the system is written once
+        let two = k(&aws_root, &[Field::ActorPrincipal, Field::ActionName]);
         assert_eq!(display_key(&two).matches("cloudtrail").count(), 1);
-        // counted identity values carry it too
+        // counted identity values carry it too; other values are as logged
+        let mut buf = String::new();
+        let v = Field::ActorPrincipal
+            .keyed(&okta, r, &mut buf)
+            .map(String::from);
         assert_ne!(
-            Field::ActorPrincipal.keyed(&okta, r),
-            Field::ActorPrincipal.keyed(&github, r)
+            v.as_deref(),
+            Field::ActorPrincipal.keyed(&github, r, &mut buf)
         );
+        assert_eq!(Field::SourceIp.keyed(&okta, r, &mut buf), Some("10.1.2.3"));
+    }
+
+    #[test]
+    fn ids_carry_their_format_only_so_a_cross_account_session_stays_one() {
+        let r = Resolved::default();
+        // carol in account A assumes a role in account B: the AssumeRole call is logged with
+        // A's account, the session's later calls with B's; both name the new ASIA key
+        let mut assume = named(Format::Cloudtrail, Some("111122223333"), "carol");
+        assume.assumed = Some(crate::event::Assumed {
+            role: "arn:aws:iam::444455556666:role/BreakGlassAdmin".into(),
+            session_name: Some("carol".into()),
+            credential_id: Some("ASIAEXAMPLEXACCOUNT1".into()),
+        });
+        let mut used = named(Format::Cloudtrail, Some("444455556666"), "carol");
+        used.credential = Some(crate::event::Credential::new(
+            "ASIAEXAMPLEXACCOUNT1",
+            crate::event::CredentialKind::Session,
+        ));
+        let s = [Field::SessionKey];
+        assert_eq!(key(&s, &assume, r), key(&s, &used, r));
         assert_eq!(
-            Field::SourceIp.keyed(&okta, r).as_deref(),
-            Some("10.1.2.3"),
-            "non-identity values are as logged"
+            display_key(&key(&s, &used, r).unwrap()),
+            "cloudtrail, ASIAEXAMPLEXACCOUNT1"
         );
+        let c = [Field::CredentialOrSession];
+        assert_eq!(
+            display_key(&key(&c, &used, r).unwrap()),
+            "cloudtrail, ASIAEXAMPLEXACCOUNT1"
+        );
+        // the same key id seen in another format is another credential
+        let mut ocsf = used.clone();
+        ocsf.format = Format::Ocsf;
+        assert_ne!(key(&c, &used, r), key(&c, &ocsf, r));
+        // while the principal's name stays within its account
+        let p = [Field::ActorPrincipal];
+        assert_ne!(key(&p, &assume, r), key(&p, &used, r));
     }
 
     #[test]
@@ -582,7 +635,7 @@ mod tests {
             session: Some("alice@2026-03-02T03:12:00Z"),
         };
         assert_eq!(
-            display_key(&group_key(&[Field::SessionKey], &e, r).unwrap()),
+            display_key(&key(&[Field::SessionKey], &e, r).unwrap()),
             "okta, alice@2026-03-02T03:12:00Z"
         );
     }

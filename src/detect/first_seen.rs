@@ -8,7 +8,7 @@ use super::field::{display_key, group_key, Resolved};
 use super::keyed::{Keyed, LastSeen};
 use super::spec::{Detector, Kind};
 use super::{Candidate, StateSize};
-use crate::event::{Event, Millis};
+use crate::event::{Event, Millis, Str};
 use crate::time::{format_rfc3339, DAY};
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -16,6 +16,9 @@ pub struct FirstSeenState {
     keys: Keyed<Seen>,
     /// the first event time this detector saw: the learning period starts here
     started: Option<Millis>,
+    /// where group keys are built, so a lookup allocates nothing
+    #[serde(skip)]
+    buf: String,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -36,6 +39,7 @@ impl FirstSeenState {
         FirstSeenState {
             keys: Keyed::new(max_keys),
             started: None,
+            buf: String::new(),
         }
     }
 
@@ -66,12 +70,12 @@ impl FirstSeenState {
         if !spec.selection.matches(ev) {
             return;
         }
-        let Some(key) = group_key(group_by, ev, r) else {
+        let Some(key) = group_key(group_by, ev, r, &mut self.buf) else {
             return;
         };
         let started = *self.started.get_or_insert(ev.time);
         let mut new = false;
-        let s = self.keys.get_or_insert(&key, || {
+        let s = self.keys.get_or_insert(key, || {
             new = true;
             Seen {
                 first: ev.time,
@@ -84,14 +88,14 @@ impl FirstSeenState {
         let Some(min_age) = *min_age else {
             if new && ev.time >= started.saturating_add(*learning) {
                 out.push(Candidate {
-                    key: key.clone(),
+                    key: Str::from(key),
                     window_start: ev.time,
                     start: ev.time,
                     end: ev.time,
                     evidence: vec![ev.clone()],
                     count: 1,
                     values: Vec::new(),
-                    note: format!("{} seen for the first time", display_key(&key)),
+                    note: format!("{} seen for the first time", display_key(key)),
                 });
             }
             return;
@@ -112,7 +116,7 @@ impl FirstSeenState {
             "first seen"
         };
         out.push(Candidate {
-            key: key.clone(),
+            key: Str::from(key),
             window_start: repeat.map_or(since, |r| period * r.max(1)),
             start: since,
             end: ev.time,
@@ -121,7 +125,7 @@ impl FirstSeenState {
             values: Vec::new(),
             note: format!(
                 "{} {basis} {} and still in use {} days later",
-                display_key(&key),
+                display_key(key),
                 format_rfc3339(since),
                 ev.time.saturating_sub(since) / DAY
             ),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::event::{Event, Millis, Pos, Str};
+use crate::event::{Event, Millis, Origin, Pos, Str};
 
 /// Hash map for hot per-event lookups: foldhash, seeded per process (iteration order is never
 /// relied on; anything that leaves the engine is sorted first).
@@ -39,15 +39,16 @@ impl<V: LastSeen> Keyed<V> {
         self.map.get(key)
     }
 
-    /// The state for `key`, created by `make` (evicting first when at the cap).
-    pub fn get_or_insert(&mut self, key: &Str, make: impl FnOnce() -> V) -> &mut V {
-        if !self.map.contains_key(key.as_str()) {
+    /// The state for `key`, created by `make` (evicting first when at the cap). The key is
+    /// copied only when it is new.
+    pub fn get_or_insert(&mut self, key: &str, make: impl FnOnce() -> V) -> &mut V {
+        if !self.map.contains_key(key) {
             if self.map.len() >= self.max_keys {
                 self.evict_oldest();
             }
-            self.map.insert(key.clone(), make());
+            self.map.insert(Str::from(key), make());
         }
-        self.map.get_mut(key.as_str()).expect("just inserted")
+        self.map.get_mut(key).expect("just inserted")
     }
 
     /// Drop every key for which `keep` is false (expired by event time; not counted as evictions).
@@ -82,8 +83,9 @@ impl<V: LastSeen> Keyed<V> {
     }
 }
 
-/// A queue entry's place: deadline, then the event's time and input position, then arrival.
-type Due = (Millis, Millis, Pos, u64);
+/// A queue entry's place: deadline, then the event's total order (time, input position, origin;
+/// see [`Event::order`]), then arrival.
+type Due = (Millis, Millis, Pos, Origin, u64);
 
 /// Events waiting for a decision until the watermark passes their deadline, earliest deadline
 /// (then the events' total order, then arrival) first, with a hard cap: when full, the earliest
@@ -113,8 +115,8 @@ impl DeadlineQueue {
             self.evicted += 1;
         }
         self.seq += 1;
-        self.map
-            .insert((deadline, ev.time, ev.pos, self.seq), (key, ev));
+        let due = (deadline, ev.time, ev.pos, ev.origin.clone(), self.seq);
+        self.map.insert(due, (key, ev));
     }
 
     /// The next entry whose deadline the watermark `wm` has reached.
@@ -151,10 +153,10 @@ mod tests {
     fn cap_evicts_least_recently_seen_and_counts() {
         let mut k: Keyed<S> = Keyed::new(3);
         for (i, name) in ["a", "b", "c"].iter().enumerate() {
-            k.get_or_insert(&Str::from(*name), || S(i as Millis));
+            k.get_or_insert(name, || S(i as Millis));
         }
         k.get_mut("a").unwrap().0 = 10;
-        k.get_or_insert(&Str::from("d"), || S(11));
+        k.get_or_insert("d", || S(11));
         assert_eq!(k.len(), 3);
         assert_eq!(k.evicted(), 1);
         assert!(k.get("b").is_none(), "b was the least recently seen");

@@ -104,7 +104,7 @@ impl Running {
         };
         let gaps = spec
             .session_gap
-            .map(|g| gap::Gaps::new(g, spec::DEFAULT_MAX_KEYS));
+            .map(|g| gap::Gaps::new(g, spec.kind.max_keys()));
         Running { spec, state, gaps }
     }
 
@@ -112,13 +112,15 @@ impl Running {
     /// each kind places itself.
     pub fn on_event(&mut self, ev: &Arc<Event>, out: &mut Vec<Candidate>) {
         let spec = &*self.spec;
+        // the events an identity's sessions are made of: those the detector matches, and an
+        // absence detector's counterparts (the same session must key both)
         let session = match &mut self.gaps {
-            Some(g) if spec.selection.matches(ev) => g.assign(ev),
+            Some(g) if spec.selection.matches(ev) || spec.kind.counterpart_matches(ev) => {
+                g.assign(ev)
+            }
             _ => None,
         };
-        let r = Resolved {
-            session: session.as_deref(),
-        };
+        let r = Resolved { session };
         match &mut self.state {
             State::Single => {
                 if spec.selection.matches(ev) {
@@ -199,9 +201,11 @@ fn single(ev: &Arc<Event>) -> Candidate {
         Some(_) => field::Field::CredentialId,
         None => field::Field::ActorId,
     };
-    let key = field
-        .keyed(ev, Resolved::default())
-        .unwrap_or_else(|| ev.actor.id.clone());
+    let key = Str::from(
+        field
+            .keyed(ev, Resolved::default(), &mut String::new())
+            .unwrap_or(&ev.actor.id),
+    );
     Candidate {
         key,
         window_start: ev.time,

@@ -10,7 +10,7 @@ use super::field::{display_key, group_key, Resolved};
 use super::keyed::{DeadlineQueue, Keyed, LastSeen};
 use super::spec::{Detector, Kind, MaxSession};
 use super::{Candidate, Ctx, StateSize};
-use crate::event::{Event, Millis};
+use crate::event::{Event, Millis, Str};
 use crate::time::{format_rfc3339, HOUR};
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -19,6 +19,9 @@ pub struct SessionState {
     /// events waiting for their decision
     pending: DeadlineQueue,
     last_sweep: Millis,
+    /// where group keys are built, so a lookup allocates nothing
+    #[serde(skip)]
+    buf: String,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -43,6 +46,7 @@ impl SessionState {
             sessions: Keyed::new(max_keys),
             pending: DeadlineQueue::new(max_keys),
             last_sweep: Millis::MIN,
+            buf: String::new(),
         }
     }
 
@@ -63,7 +67,7 @@ impl SessionState {
         if !spec.selection.matches(ev) {
             return;
         }
-        let Some(key) = group_key(group_by, ev, r) else {
+        let Some(key) = group_key(group_by, ev, r, &mut self.buf).map(Str::from) else {
             return;
         };
         let s = self.sessions.get_or_insert(&key, || Session {

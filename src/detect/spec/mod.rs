@@ -317,6 +317,30 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The cap on tracked keys (the default where the kind has no `max_keys`).
+    pub fn max_keys(&self) -> usize {
+        match self {
+            Kind::Each { max_keys, .. }
+            | Kind::Session { max_keys, .. }
+            | Kind::ValueCount { max_keys, .. }
+            | Kind::Absence { max_keys, .. }
+            | Kind::FirstSeen { max_keys, .. } => *max_keys,
+            Kind::Single | Kind::EventCount { .. } => DEFAULT_MAX_KEYS,
+        }
+    }
+
+    /// Whether `ev` is an `absence` detector's counterpart (an event that answers the watched
+    /// one).
+    pub fn counterpart_matches(&self, ev: &crate::event::Event) -> bool {
+        match self {
+            Kind::Absence {
+                counterpart: Some(c),
+                ..
+            } => c.matches(ev),
+            _ => false,
+        }
+    }
+
     /// The fields the kind keys and counts by.
     pub fn fields(&self) -> impl Iterator<Item = Field> + '_ {
         let (group_by, counted): (&[Field], Option<Field>) = match self {
