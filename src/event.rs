@@ -214,44 +214,22 @@ impl ActorKind {
     }
 
     /// Judge an identity by its name: AI agents and automation by the usual naming conventions,
-    /// email-like names as people, anything else as `default`.
+    /// email-like names as people, anything else as `default`. Case-insensitive, one pass over
+    /// the name, no allocation (it runs for every decoded event).
     pub fn guess(name: &str, default: ActorKind) -> ActorKind {
-        let n = name.to_ascii_lowercase();
-        const AGENT: &[&str] = &["agent", "copilot", "claude", "gpt", "llm", "mcp-"];
-        const SERVICE: &[&str] = &[
-            "svc-",
-            "svc_",
-            "sa-",
-            "ci-",
-            "cd-",
-            "bot-",
-            "-bot",
-            "[bot]",
-            "-svc",
-            "_svc",
-            "service",
-            "automation",
-            "terraform",
-            "jenkins",
-            "github-actions",
-            "gitlab-runner",
-            "pipeline",
-            "deployer",
-            "-etl",
-            "etl-",
-        ];
         // an email is a person unless its local part itself reads as automation
         // (`svc-deploy@corp.example`, `ci-bot@...`); a first name never makes it an agent
-        if let Some((local, _)) = n.split_once('@') {
-            return if SERVICE.iter().any(|p| has_token(local, p)) {
+        if let Some((local, _)) = name.split_once('@') {
+            return if NAME_TOKENS.any(local, SERVICE_TOKENS) {
                 ActorKind::Service
             } else {
                 ActorKind::Human
             };
         }
-        if AGENT.iter().any(|p| has_token(&n, p)) {
+        let found = NAME_TOKENS.found(name);
+        if found & AGENT_TOKENS != 0 {
             ActorKind::Agent
-        } else if SERVICE.iter().any(|p| has_token(&n, p)) {
+        } else if found & SERVICE_TOKENS != 0 {
             ActorKind::Service
         } else {
             default
@@ -259,19 +237,111 @@ impl ActorKind {
     }
 }
 
-/// `pattern` occurs in `name` as a word: not glued to letters before it (unless it starts with a
-/// separator, like `-bot`) or after it (unless it ends with one, like `svc-`), so `sa-` is not
-/// found in `vanessa-cho` nor `ci-` in `marci-lopez`.
-fn has_token(name: &str, pattern: &str) -> bool {
-    let b = name.as_bytes();
-    let p = pattern.as_bytes();
+/// Words that mark a name as an AI agent's (the first six) or automation's (the rest).
+const TOKENS: &[&str] = &[
+    "agent",
+    "copilot",
+    "claude",
+    "gpt",
+    "llm",
+    "mcp-",
+    "svc-",
+    "svc_",
+    "sa-",
+    "ci-",
+    "cd-",
+    "bot-",
+    "-bot",
+    "[bot]",
+    "-svc",
+    "_svc",
+    "service",
+    "automation",
+    "terraform",
+    "jenkins",
+    "github-actions",
+    "gitlab-runner",
+    "pipeline",
+    "deployer",
+    "-etl",
+    "etl-",
+];
+const AGENT_TOKENS: u32 = 0b11_1111;
+const SERVICE_TOKENS: u32 = !AGENT_TOKENS & ((1 << TOKENS.len()) - 1);
+static NAME_TOKENS: Tokens = Tokens::new(TOKENS);
+
+/// A fixed set of up to 32 lower-case tokens found as words (see [`has_token`]) in one pass: a
+/// table from each byte to the tokens starting with it.
+struct Tokens {
+    tokens: &'static [&'static str],
+    by_first: [u32; 256],
+}
+
+impl Tokens {
+    const fn new(tokens: &'static [&'static str]) -> Tokens {
+        assert!(tokens.len() <= 32);
+        let mut by_first = [0u32; 256];
+        let mut i = 0;
+        while i < tokens.len() {
+            let b = tokens[i].as_bytes()[0];
+            by_first[b.to_ascii_lowercase() as usize] |= 1 << i;
+            by_first[b.to_ascii_uppercase() as usize] |= 1 << i;
+            i += 1;
+        }
+        Tokens { tokens, by_first }
+    }
+
+    /// The tokens found in `name`, as a bit set.
+    fn found(&self, name: &str) -> u32 {
+        let b = name.as_bytes();
+        let mut found = 0;
+        for i in 0..b.len() {
+            let mut cand = self.by_first[b[i] as usize] & !found;
+            while cand != 0 {
+                let t = cand.trailing_zeros();
+                cand &= cand - 1;
+                if token_at(b, i, self.tokens[t as usize].as_bytes()) {
+                    found |= 1 << t;
+                }
+            }
+        }
+        found
+    }
+
+    fn any(&self, name: &str, set: u32) -> bool {
+        self.found(name) & set != 0
+    }
+}
+
+/// `p` (lower-case) is at `b[i..]` in any case, as a word (see [`has_token`]).
+fn token_at(b: &[u8], i: usize, p: &[u8]) -> bool {
+    let end = i + p.len();
+    if end > b.len() || !b[i..end].eq_ignore_ascii_case(p) {
+        return false;
+    }
     let open_start = !p[0].is_ascii_alphanumeric();
     let open_end = !p[p.len() - 1].is_ascii_alphanumeric();
-    name.match_indices(pattern).any(|(i, _)| {
-        let end = i + p.len();
-        (open_start || i == 0 || !b[i - 1].is_ascii_alphabetic())
-            && (open_end || end == b.len() || !b[end].is_ascii_alphabetic())
+    (open_start || i == 0 || !b[i - 1].is_ascii_alphabetic())
+        && (open_end || end == b.len() || !b[end].is_ascii_alphabetic())
+}
+
+/// Where `needle` (lower-case ASCII) occurs in `hay`, ignoring ASCII case: candidates by its
+/// first byte in either case (memchr), then a compare. No allocation, no searcher to build.
+pub fn find_ignore_case<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let first = needle.first().copied().unwrap_or(0);
+    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lo, up, hay).filter(move |&i| {
+        hay.len() - i >= needle.len() && hay[i..i + needle.len()].eq_ignore_ascii_case(needle)
     })
+}
+
+/// `pattern` (lower-case) occurs in `name`, in any case, as a word: not glued to letters before
+/// it (unless it starts with a separator, like `-bot`) or after it (unless it ends with one, like
+/// `svc-`), so `sa-` is not found in `vanessa-cho` nor `ci-` in `marci-lopez`.
+#[cfg(test)]
+fn has_token(name: &str, pattern: &str) -> bool {
+    let b = name.as_bytes();
+    find_ignore_case(b, pattern.as_bytes()).any(|i| token_at(b, i, pattern.as_bytes()))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -727,6 +797,35 @@ mod tests {
         ] {
             assert_eq!(ActorKind::guess(name, Unknown), want, "{name}");
         }
+    }
+
+    #[test]
+    fn the_one_pass_token_table_finds_what_a_search_per_token_finds() {
+        let names = [
+            "SVC-Deploy",
+            "deploy-BOT",
+            "dependabot[bot]",
+            "marci-lopez",
+            "vanessa-cho",
+            "Claude-Code",
+            "ci-ci-",
+            "x_svc_etl-",
+            "terraform-cloud-agent",
+            "",
+            "a",
+        ];
+        for n in names {
+            let slow = TOKENS
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| has_token(n, t))
+                .fold(0u32, |m, (i, _)| m | 1 << i);
+            assert_eq!(NAME_TOKENS.found(n), slow, "{n}");
+        }
+        assert_eq!(
+            ActorKind::guess("SVC-Deploy", ActorKind::Unknown),
+            ActorKind::Service
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn skip_ws(b: &[u8]) -> &[u8] {
 /// substring searches); the decoder has the final word.
 pub fn looks_like(format: Format, text: &str) -> bool {
     let b = text.as_bytes();
-    let has = |needle: &str| memmem::find(b, needle.as_bytes()).is_some();
+    let has = |needle: &'static str| finder(needle).find(b).is_some();
     match format {
         Format::Cloudtrail => has("\"eventSource\"") && has("\"eventTime\""),
         Format::Kubernetes => {
@@ -91,6 +91,56 @@ pub fn looks_like(format: Format, text: &str) -> bool {
         Format::Approval => has("\"kind\""),
         // recognised by their own rules (see `mapping`)
         Format::Mapped(_) => false,
+    }
+}
+
+/// Every marker `looks_like` searches for.
+const MARKERS: &[&str] = &[
+    "\"eventSource\"",
+    "\"eventTime\"",
+    "\"auditID\"",
+    "\"stage\"",
+    "\"verb\"",
+    "\"requestReceivedTimestamp\"",
+    "\"action\"",
+    "\"@timestamp\"",
+    "\"_document_id\"",
+    "\"created_at\"",
+    "\"actor\"",
+    "\"eventType\"",
+    "\"published\"",
+    "\"uuid\"",
+    "\"request\"",
+    "\"auth\"",
+    "\"time\"",
+    "\"protoPayload\"",
+    "\"createdDateTime\"",
+    "\"userPrincipalName\"",
+    "\"servicePrincipalId\"",
+    "\"appId\"",
+    "\"properties\"",
+    "SignInLogs",
+    "\"class_uid\"",
+    "\"category_uid\"",
+    "\"metadata\"",
+    "\"kind\"",
+];
+
+/// The searcher for one marker, built once (building one costs more than a search of a record).
+fn finder(needle: &'static str) -> &'static memmem::Finder<'static> {
+    static FINDERS: std::sync::LazyLock<Vec<(&str, memmem::Finder<'static>)>> =
+        std::sync::LazyLock::new(|| {
+            MARKERS
+                .iter()
+                .map(|m| (*m, memmem::Finder::new(m.as_bytes())))
+                .collect()
+        });
+    match FINDERS
+        .iter()
+        .find(|(m, _)| std::ptr::eq(*m, needle) || *m == needle)
+    {
+        Some((_, f)) => f,
+        None => unreachable!("marker {needle:?} is missing from MARKERS"),
     }
 }
 

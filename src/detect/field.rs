@@ -375,7 +375,7 @@ fn compare(op: Op, have: &str, want: &str) -> bool {
         Op::Equals => h.eq_ignore_ascii_case(w),
         Op::StartsWith => h.len() >= w.len() && h[..w.len()].eq_ignore_ascii_case(w),
         Op::EndsWith => h.len() >= w.len() && h[h.len() - w.len()..].eq_ignore_ascii_case(w),
-        Op::Contains => w.is_empty() || h.windows(w.len()).any(|s| s.eq_ignore_ascii_case(w)),
+        Op::Contains => w.is_empty() || crate::event::find_ignore_case(h, w).next().is_some(),
         Op::Exists(_) => unreachable!("handled by the caller"),
     }
 }

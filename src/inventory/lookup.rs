@@ -82,8 +82,8 @@ impl Index {
     }
 }
 
-/// Substrings that make an identity or role a break-glass one by its name.
-const BREAK_GLASS_NAMES: &[&str] = &["breakglass", "break-glass", "break_glass", "emergency"];
+// An identity or role is break-glass by its name when it contains `breakglass`, `break-glass`,
+// `break_glass` or `emergency`, in any case (see `break_glass_for`).
 
 impl Inventory {
     /// The exception covering `ev` (its credential id, or one of its principal names), with its
@@ -135,13 +135,23 @@ impl Inventory {
         {
             return Some(BreakGlassWhy::SystemMasters);
         }
-        // per event: compare without allocating a lower-cased copy
+        // per event, without allocating a lower-cased copy: anchored on the rare letters `k`
+        // (`brea[k]`, then `glass` glued or after `-`/`_`) and `y` (`emergenc[y]`)
         let named = |s: &str| {
-            BREAK_GLASS_NAMES.iter().any(|n| {
-                s.as_bytes()
-                    .windows(n.len())
-                    .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
-            })
+            let b = s.as_bytes();
+            let glass = |rest: &[u8]| {
+                let rest = match rest.first() {
+                    Some(b'-' | b'_') => &rest[1..],
+                    _ => rest,
+                };
+                rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"glass")
+            };
+            let ends_with = |i: usize, word: &[u8]| {
+                i + 1 >= word.len() && b[i + 1 - word.len()..=i].eq_ignore_ascii_case(word)
+            };
+            memchr::memchr2_iter(b'k', b'K', b)
+                .any(|i| ends_with(i, b"break") && glass(&b[i + 1..]))
+                || memchr::memchr2_iter(b'y', b'Y', b).any(|i| ends_with(i, b"emergency"))
         };
         let role_like = std::iter::once(ev.actor.id.as_str())
             .chain(ev.actor.name.as_deref())

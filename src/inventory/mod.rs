@@ -322,6 +322,7 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{BreakGlassWhy, Event};
 
     const GOOD: &str = r#"
 exceptions:
@@ -438,6 +439,38 @@ extra: 1
             "trusted_networks[1]: name is required",
         ] {
             assert!(all.contains(want), "missing {want:?} in\n{all}");
+        }
+    }
+
+    #[test]
+    fn identities_named_like_break_glass_in_any_case_and_spelling() {
+        let inv = Inventory::default();
+        let named = |id: &str| {
+            let mut ev = Event::new(
+                0,
+                crate::event::Format::Cloudtrail,
+                crate::event::Origin::unknown(),
+            );
+            ev.actor.id = id.into();
+            inv.break_glass_for(&ev)
+        };
+        for id in [
+            "arn:aws:iam::1:role/BreakGlassAdmin",
+            "Break-Glass",
+            "ops_break_glass",
+            "EMERGENCY-access",
+            "x-BREAKGLASS",
+        ] {
+            assert_eq!(named(id), Some(BreakGlassWhy::Named), "{id}");
+        }
+        for id in [
+            "breakfast-glassware",
+            "break glass",
+            "breaking-glass",
+            "emergenc",
+            "glass-break",
+        ] {
+            assert_eq!(named(id), None, "{id}");
         }
     }
 }
