@@ -74,7 +74,13 @@ fn main() -> std::io::Result<()> {
             Some(i) => i + 1,
             None => continue,
         };
-        for line in carry[..end].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &carry[..end]) {
+            let line = &carry[start..nl];
+            start = nl + 1;
+            if line.is_empty() {
+                continue;
+            }
             lines += 1;
             if serde_json::from_slice::<Record>(line).is_ok() {
                 parsed += 1;

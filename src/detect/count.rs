@@ -55,6 +55,8 @@ struct KeyWindow {
     /// event_count: times dropped from `times` (older than the kept ones) while the oldest kept
     /// time is still inside the window; 0 once it leaves, as every dropped one has then left too
     beyond: u64,
+    /// event_count: the earliest of those dropped times (the window's start while `beyond` > 0)
+    beyond_first: Millis,
 }
 
 /// One distinct value of a `value_count` window.
@@ -263,7 +265,11 @@ impl KeyWindow {
         let at = self.times.partition_point(|t| *t <= ev.time);
         self.times.insert(at, ev.time);
         if self.times.len() as u64 > gte.max(1) {
-            self.times.pop_front();
+            let dropped = self.times.pop_front().expect("over gte");
+            self.beyond_first = match self.beyond {
+                0 => dropped,
+                _ => self.beyond_first.min(dropped),
+            };
             self.beyond += 1;
         }
         let at = self.recent.partition_point(|e| e.order(ev).is_lt());
@@ -315,12 +321,11 @@ fn candidate(
             (start, ev, values, note)
         }
         None => {
-            let start = w
-                .times
-                .iter()
-                .copied()
-                .find(|t| *t >= horizon)
-                .unwrap_or(w.newest);
+            let kept = w.times.iter().copied().find(|t| *t >= horizon);
+            let start = match (w.beyond, kept) {
+                (0, k) => k.unwrap_or(w.newest),
+                (_, k) => w.beyond_first.max(horizon).min(k.unwrap_or(w.newest)),
+            };
             let note = format!("{} events for {} within {span}", w.count, display_key(key));
             (start, w.recent.iter().cloned().collect(), Vec::new(), note)
         }
@@ -334,5 +339,133 @@ fn candidate(
         count: w.count,
         values,
         note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::load::load_texts;
+    use crate::event::{Credential, CredentialKind, Format, Origin, Source};
+    use crate::time::MINUTE;
+
+    fn spec(correlation: &str) -> Arc<Detector> {
+        let text = format!(
+            "id: t\ntitle: t\nfamily: credential_sharing\nseverity: high\ncorrelation:\n{correlation}\n\
+             tests:\n  - name: placeholder\n    expect: 0\n    events: []\n"
+        );
+        load_texts([("t.yaml".to_string(), text.as_str())])
+            .unwrap()
+            .remove(0)
+    }
+
+    fn ev(t: Millis, key: &str, ip: &str, offset: u64) -> Arc<Event> {
+        let mut e = Event::new(
+            t,
+            Format::Cloudtrail,
+            Origin::File {
+                path: Arc::from("f"),
+                line: 1,
+                offset,
+            },
+        );
+        e.actor.id = "a".into();
+        e.credential = Some(Credential::new(key, CredentialKind::LongTermKey));
+        e.source = Source::from_raw(Some(ip), None);
+        e.source.network = e.source.ip.map(crate::network::network_of);
+        Arc::new(e)
+    }
+
+    fn feed(d: &Detector, s: &mut CountState, events: &[Arc<Event>]) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        for e in events {
+            s.on_event(d, e, Resolved::default(), &mut out);
+        }
+        out
+    }
+
+    const VALUES: &str = "  type: value_count\n  group-by: [credential.id]\n  timespan: 10m\n  condition: {gte: 3, field: source.network}";
+
+    #[test]
+    fn a_value_count_window_keeps_one_slot_per_value_whatever_the_events() {
+        let d = spec(VALUES);
+        let mut s = CountState::new(100);
+        // ten thousand uses of one key from one network: one slot, no finding
+        let many: Vec<_> = (0..10_000)
+            .map(|i| ev(i * 100, "K", "192.0.2.1", i as u64))
+            .collect();
+        assert!(feed(&d, &mut s, &many).is_empty());
+        let w = s.keys.get("cloudtrail\u{1f}K").unwrap();
+        assert_eq!(w.values.len(), 1);
+        assert!(w.times.is_empty() && w.recent.is_empty());
+        // two more networks: a finding whose evidence is each value's latest event
+        let t = 10_000 * 100;
+        let out = feed(
+            &d,
+            &mut s,
+            &[ev(t, "K", "198.51.100.1", 1), ev(t, "K", "203.0.113.1", 2)],
+        );
+        assert_eq!(out.len(), 1);
+        let c = &out[0];
+        assert_eq!(c.values.len(), 3);
+        assert_eq!(
+            c.evidence[0].time,
+            t - 100,
+            "the first network's latest use"
+        );
+        assert_eq!(
+            c.start,
+            t - 10 * MINUTE,
+            "the window's start: its value began earlier"
+        );
+    }
+
+    #[test]
+    fn values_slide_out_and_the_cap_keeps_the_threshold_reachable() {
+        let d = spec(VALUES);
+        let mut s = CountState::new(100);
+        let a = ev(0, "K", "192.0.2.1", 0);
+        let b = ev(MINUTE, "K", "198.51.100.1", 1);
+        // the first network's only use is 11 minutes old when the third one comes
+        let c = ev(11 * MINUTE, "K", "203.0.113.1", 2);
+        assert!(feed(&d, &mut s, &[a, b, c]).is_empty());
+        assert_eq!(s.keys.get("cloudtrail\u{1f}K").unwrap().values.len(), 2);
+        // a thousand distinct networks in the window: state stays at the cap
+        let many: Vec<_> = (0..1000u32)
+            .map(|i| {
+                let ip = format!("10.{}.{}.1", i / 250, i % 250);
+                ev(12 * MINUTE + i64::from(i), "K", &ip, 10 + u64::from(i))
+            })
+            .collect();
+        let out = feed(&d, &mut s, &many);
+        assert!(!out.is_empty());
+        let w = s.keys.get("cloudtrail\u{1f}K").unwrap();
+        assert_eq!(w.values.len(), MAX_VALUES);
+        assert!(out.last().unwrap().values.len() >= 3);
+    }
+
+    #[test]
+    fn event_count_keeps_the_latest_events_in_order_whatever_the_arrival() {
+        let d = spec("  type: event_count\n  group-by: [credential.id]\n  timespan: 10m\n  condition: {gte: 3}");
+        let mut s = CountState::new(100);
+        // arrival 2, 0, 3, 1 (all inside the window)
+        let evs = [
+            ev(2 * MINUTE, "K", "192.0.2.1", 2),
+            ev(0, "K", "192.0.2.1", 0),
+            ev(3 * MINUTE, "K", "192.0.2.1", 3),
+            ev(MINUTE, "K", "192.0.2.1", 1),
+        ];
+        let out = feed(&d, &mut s, &evs);
+        assert_eq!(out.len(), 2, "the third and fourth arrivals reach 3");
+        let last = out.last().unwrap();
+        let times: Vec<Millis> = last.evidence.iter().map(|e| e.time).collect();
+        assert_eq!(times, [0, MINUTE, 2 * MINUTE, 3 * MINUTE]);
+        assert_eq!(last.count, 4);
+        assert_eq!(last.start, 0);
+        let w = s.keys.get("cloudtrail\u{1f}K").unwrap();
+        assert_eq!(w.times.len(), 3, "only the latest gte times are kept");
+        // eleven minutes on, the oldest have slid out: one event in the window, no candidate
+        let out = feed(&d, &mut s, &[ev(14 * MINUTE, "K", "192.0.2.1", 9)]);
+        assert!(out.is_empty());
     }
 }
