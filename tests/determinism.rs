@@ -7,7 +7,6 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -130,17 +129,7 @@ fn corpus(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn replay(args: &[String]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_bypassd"))
-        .arg("replay")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    replay_stdout(args)
 }
 
 /// Whether some finding's evidence holds two events of the same time from the same file and

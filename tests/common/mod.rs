@@ -225,11 +225,11 @@ pub fn shared_key(n: usize, min: u32) -> Vec<String> {
     ]
 }
 
-/// uids `bypassd replay` finds in these files: what the daemon must emit, each once.
-pub fn replay_uids(files: &[&Path]) -> BTreeSet<String> {
+/// What `bypassd replay ARGS` writes on stdout (asserting it succeeds).
+pub fn replay_stdout<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_bypassd"))
         .arg("replay")
-        .args(files)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -237,7 +237,12 @@ pub fn replay_uids(files: &[&Path]) -> BTreeSet<String> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
+    out.stdout
+}
+
+/// uids `bypassd replay` finds in these files: what the daemon must emit, each once.
+pub fn replay_uids(files: &[&Path]) -> BTreeSet<String> {
+    String::from_utf8(replay_stdout(files))
         .unwrap()
         .lines()
         .map(|l| {
