@@ -77,8 +77,7 @@ log "kafka (tansu)"
 kafka=$(cargo bench --locked --bench kafka -- 300000 2 2>/dev/null | grep -E "^(consumed|producer|SKIPPED)" || true)
 
 cat <<EOF
-Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -nE 's/^model name\s*: //p' /proc/cpuinfo | head -1)),
-by \`bash benches/perf.sh\`. The parse floor (\`cargo run --release --example floor -- FILE\`: one
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -nE 's/^model name\s*: //p' /proc/cpuinfo | head -1)) by \`bash benches/perf.sh\`. The parse floor (\`cargo run --release --example floor -- FILE\`: one
 thread deserialising the identity fields of each line, nothing else; best of three runs) ran at
 **$floor lines/s** on the realistic day; ratios are to it, per CPU-second is events/s divided by
 cores used. The realistic day is the median of three runs, the others one run each.
