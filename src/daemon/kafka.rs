@@ -39,10 +39,15 @@ use crate::replay::{Batch, DecodeOptions};
 use crate::telemetry::metrics;
 
 const POLL: Duration = Duration::from_millis(100);
+/// How often the consumer loop looks after its shards while records stream in.
+const MAINTAIN: Duration = Duration::from_millis(20);
+
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One assigned partition.
 struct Part {
+    /// the topic's name, shared by the origins of its records
+    topic: Arc<str>,
     shard: Shard,
     /// the next offset to read: everything before it is processed
     next: i64,
@@ -255,6 +260,7 @@ impl State {
         self.parts.insert(
             (topic.to_string(), partition),
             Part {
+                topic: Arc::from(topic),
                 shard,
                 next,
                 decoder: self.dec_opts.decoder(),
@@ -371,8 +377,10 @@ fn consume(
     let idle = Duration::from_millis(shared.config.idle_timeout as u64);
     let records_read = metrics().records_read.with_label_values(&[&source.name]);
     let bytes_read = metrics().bytes_read.with_label_values(&[&source.name]);
+    let mut maintained = Instant::now();
     while !shared.stopping() {
         let polled = consumer.poll(POLL);
+        let streaming = matches!(polled, Some(Ok(_)));
         let mut st = lock(state);
         if let Some(e) = st.fatal.take() {
             return Err(e);
@@ -387,15 +395,21 @@ fn consume(
                 records_read.inc();
                 bytes_read.inc_by(msg.payload().map_or(0, |p| p.len() as u64));
                 let st = &mut *st;
-                let key = (msg.topic().to_string(), msg.partition());
-                if let Some(part) = st.parts.get_mut(&key) {
+                // found without building a key: a consumer holds few partitions
+                let (topic, partition) = (msg.topic(), msg.partition());
+                let part = st
+                    .parts
+                    .iter_mut()
+                    .find(|((t, p), _)| *p == partition && t == topic)
+                    .map(|(_, part)| part);
+                if let Some(part) = part {
                     if part.generation != loaded.generation {
                         part.decoder = st.dec_opts.decoder();
                         part.generation = loaded.generation;
                     }
                     let origin = Origin::Kafka {
-                        topic: Arc::from(msg.topic()),
-                        partition: msg.partition(),
+                        topic: part.topic.clone(),
+                        partition,
                         offset: msg.offset(),
                     };
                     match msg.payload() {
@@ -420,9 +434,7 @@ fn consume(
                 } else {
                     // not ours (a rebalance in flight): not committed, the owner reads it
                     tracing::debug!(
-                        "{}[{}]@{}: partition not assigned here",
-                        key.0,
-                        key.1,
+                        "{topic}[{partition}]@{}: partition not assigned here",
                         msg.offset()
                     );
                 }
@@ -432,6 +444,12 @@ fn consume(
         }
         super::report_errors(shared, &source.name, &mut batch.errors);
         let now = Instant::now();
+        // the shards' upkeep (findings to the sinks, idle watermarks, checkpoints and commits,
+        // gauges) at most every MAINTAIN while records stream in, and whenever the topic is quiet
+        if streaming && now.duration_since(maintained) < MAINTAIN {
+            continue;
+        }
+        maintained = now;
         // the source's watermark: the minimum over partitions that are not idle
         let active_min: Option<Millis> = st
             .parts
