@@ -9,6 +9,7 @@
 # PERF_DIR (default /tmp/bypassd-perf) holds the generated corpora between runs. Needs GNU time
 # (/usr/bin/time, Debian package `time`).
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 dir=${PERF_DIR:-/tmp/bypassd-perf}
 mkdir -p "$dir"
@@ -23,7 +24,8 @@ corpus() { # name, gencorpus arguments...
   shift
   if [ ! -s "$f" ]; then
     log "generate $f"
-    target/release/examples/gencorpus "$@" > "$f"
+    target/release/examples/gencorpus "$@" > "$f.tmp"
+    mv "$f.tmp" "$f"
   fi
   echo "$f"
 }
@@ -36,7 +38,8 @@ storm=$(corpus storm-1m 3000000 storm 1000000)
 log "parse floor"
 floor=0
 for _ in 1 2 3; do
-  f=$(target/release/examples/floor "$day" | sed -E 's/.*: ([0-9]+) lines\/s.*/\1/')
+  f=$(target/release/examples/floor "$day" | sed -nE 's/.*: ([0-9]+) lines\/s.*/\1/p')
+  case "$f" in '' | *[!0-9]*) echo "floor: unexpected output" >&2; exit 1 ;; esac
   if [ "$f" -gt "$floor" ]; then floor=$f; fi
 done
 
@@ -44,11 +47,18 @@ done
 replay() {
   log "replay $1"
   local err="$dir/$1.err"
-  /usr/bin/time -f 'TIME %e %U %S %M' "$bin" replay --quiet "$2" > /dev/null 2> "$err"
+  if ! /usr/bin/time -f 'TIME %e %U %S %M' "$bin" replay --quiet "$2" > /dev/null 2> "$err"; then
+    echo "replay of $2 failed: see $err" >&2
+    exit 1
+  fi
   local eps findings wall user sys rss
   eps=$(sed -nE 's/.*\(([0-9]+) events\/s.*/\1/p' "$err" | head -1)
   findings=$(sed -nE 's/^  findings: ([0-9]+).*/\1/p' "$err")
   read -r wall user sys rss < <(sed -nE 's/^TIME //p' "$err")
+  if [ -z "$eps" ] || [ -z "$wall" ]; then
+    echo "cannot read the summary of $2: see $err" >&2
+    exit 1
+  fi
   awk -v n="$1" -v f="$2" -v e="$eps" -v fl="$floor" -v w="$wall" -v u="$user" -v s="$sys" \
     -v r="$rss" -v k="$findings" 'BEGIN {
       cores = (u + s) / w
@@ -68,13 +78,15 @@ rows=$(
 
 latency() { # events/s
   log "latency at $1 events/s"
-  cargo bench --locked --bench latency -- "$1" 10 2>/dev/null | sed -nE 's/.*p99 ([0-9.]+) ms.*/\1/p'
+  cargo bench --locked --bench latency -- "$1" 10 2> "$dir/latency-$1.err" \
+    | sed -nE 's/.*p99 ([0-9.]+) ms.*/\1/p' || true
 }
 lat20=$(latency 20000)
 lat100=$(latency 100000)
 
 log "kafka (tansu)"
-kafka=$(cargo bench --locked --bench kafka -- 300000 2 2>/dev/null | grep -E "^(consumed|producer|SKIPPED)" || true)
+kafka=$(cargo bench --locked --bench kafka -- 300000 2 2>&1 \
+  | grep -E "^(consumed|producer|SKIPPED|timed out)" || true)
 
 cat <<EOF
 Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(sed -nE 's/^model name\s*: //p' /proc/cpuinfo | head -1)) by \`bash benches/perf.sh\`. The parse floor (\`cargo run --release --example floor -- FILE\`: one

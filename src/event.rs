@@ -328,6 +328,10 @@ fn token_at(b: &[u8], i: usize, p: &[u8]) -> bool {
 /// Where `needle` (lower-case ASCII) occurs in `hay`, ignoring ASCII case: candidates by its
 /// first byte in either case (memchr), then a compare. No allocation, no searcher to build.
 pub fn find_ignore_case<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    debug_assert!(
+        !needle.is_empty(),
+        "an empty needle is found everywhere: test for it first"
+    );
     let first = needle.first().copied().unwrap_or(0);
     let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
     memchr::memchr2_iter(lo, up, hay).filter(move |&i| {
@@ -814,13 +818,44 @@ mod tests {
             "",
             "a",
         ];
+        // the reference is the original search: lower-case, then every occurrence by
+        // `match_indices`, with the word boundaries checked on the lower-cased bytes
+        let reference = |name: &str, pattern: &str| {
+            let n = name.to_ascii_lowercase();
+            let (b, p) = (n.as_bytes(), pattern.as_bytes());
+            let open_start = !p[0].is_ascii_alphanumeric();
+            let open_end = !p[p.len() - 1].is_ascii_alphanumeric();
+            n.match_indices(pattern).any(|(i, _)| {
+                let end = i + p.len();
+                (open_start || i == 0 || !b[i - 1].is_ascii_alphabetic())
+                    && (open_end || end == b.len() || !b[end].is_ascii_alphabetic())
+            })
+        };
+        let names = names.iter().copied().chain([
+            "build-bot",
+            "ci-",
+            "-svc",
+            "café-svc",
+            "svc-é",
+            "émile-agent",
+            "gptx",
+            "my_llm",
+            "[BOT]",
+            "Jenkins",
+        ]);
         for n in names {
             let slow = TOKENS
                 .iter()
                 .enumerate()
-                .filter(|(_, t)| has_token(n, t))
+                .filter(|(_, t)| reference(n, t))
                 .fold(0u32, |m, (i, _)| m | 1 << i);
             assert_eq!(NAME_TOKENS.found(n), slow, "{n}");
+            let via_find = TOKENS
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| has_token(n, t))
+                .fold(0u32, |m, (i, _)| m | 1 << i);
+            assert_eq!(via_find, slow, "{n}");
         }
         assert_eq!(
             ActorKind::guess("SVC-Deploy", ActorKind::Unknown),

@@ -64,7 +64,10 @@ fn skip_ws(b: &[u8]) -> &[u8] {
 /// substring searches); the decoder has the final word.
 pub fn looks_like(format: Format, text: &str) -> bool {
     let b = text.as_bytes();
-    let has = |needle: &'static str| finder(needle).find(b).is_some();
+    let has = |needle: &'static str| match finder(needle) {
+        Some(f) => f.find(b).is_some(),
+        None => memmem::find(b, needle.as_bytes()).is_some(),
+    };
     match format {
         Format::Cloudtrail => has("\"eventSource\"") && has("\"eventTime\""),
         Format::Kubernetes => {
@@ -126,8 +129,9 @@ const MARKERS: &[&str] = &[
     "\"kind\"",
 ];
 
-/// The searcher for one marker, built once (building one costs more than a search of a record).
-fn finder(needle: &'static str) -> &'static memmem::Finder<'static> {
+/// The searcher for one marker, built once (building one costs more than a search of a record);
+/// `None` for a marker missing from `MARKERS` (searched the slow way; debug builds fail).
+fn finder(needle: &'static str) -> Option<&'static memmem::Finder<'static>> {
     static FINDERS: std::sync::LazyLock<Vec<(&str, memmem::Finder<'static>)>> =
         std::sync::LazyLock::new(|| {
             MARKERS
@@ -135,13 +139,9 @@ fn finder(needle: &'static str) -> &'static memmem::Finder<'static> {
                 .map(|m| (*m, memmem::Finder::new(m.as_bytes())))
                 .collect()
         });
-    match FINDERS
-        .iter()
-        .find(|(m, _)| std::ptr::eq(*m, needle) || *m == needle)
-    {
-        Some((_, f)) => f,
-        None => unreachable!("marker {needle:?} is missing from MARKERS"),
-    }
+    let found = FINDERS.iter().find(|(m, _)| *m == needle).map(|(_, f)| f);
+    debug_assert!(found.is_some(), "marker {needle:?} is missing from MARKERS");
+    found
 }
 
 /// Sniffing order: formats whose marker keys are most specific first, so a record that carries

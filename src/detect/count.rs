@@ -52,10 +52,12 @@ struct KeyWindow {
     /// events in the window: value_count, those of the values still in it; event_count, the
     /// kept times inside it plus `beyond`
     count: u64,
-    /// event_count: times dropped from `times` (older than the kept ones) while the oldest kept
-    /// time is still inside the window; 0 once it leaves, as every dropped one has then left too
+    /// event_count: times dropped from `times` (older than the kept ones) while still inside
+    /// the window; 0 once the oldest kept time leaves it, as every dropped one has then left too
+    #[serde(default)]
     beyond: u64,
     /// event_count: the earliest of those dropped times (the window's start while `beyond` > 0)
+    #[serde(default)]
     beyond_first: Millis,
 }
 
@@ -262,22 +264,25 @@ impl KeyWindow {
         max_evidence: usize,
         timespan: Millis,
     ) -> u64 {
+        let horizon = self.newest.saturating_sub(timespan);
         let at = self.times.partition_point(|t| *t <= ev.time);
         self.times.insert(at, ev.time);
         if self.times.len() as u64 > gte.max(1) {
             let dropped = self.times.pop_front().expect("over gte");
-            self.beyond_first = match self.beyond {
-                0 => dropped,
-                _ => self.beyond_first.min(dropped),
-            };
-            self.beyond += 1;
+            // only a time still inside the window counts toward it
+            if dropped >= horizon {
+                self.beyond_first = match self.beyond {
+                    0 => dropped,
+                    _ => self.beyond_first.min(dropped),
+                };
+                self.beyond += 1;
+            }
         }
         let at = self.recent.partition_point(|e| e.order(ev).is_lt());
         self.recent.insert(at, ev.clone());
         if self.recent.len() > max_evidence {
             self.recent.pop_front();
         }
-        let horizon = self.newest.saturating_sub(timespan);
         let inside = self.times.len() - self.times.partition_point(|t| *t < horizon);
         if inside < self.times.len() {
             self.beyond = 0;
@@ -464,6 +469,17 @@ mod tests {
         assert_eq!(last.start, 0);
         let w = s.keys.get("cloudtrail\u{1f}K").unwrap();
         assert_eq!(w.times.len(), 3, "only the latest gte times are kept");
+        // a dropped time already outside the window is not counted: [0, 9, 9.5] then 10.5
+        let mut s2 = CountState::new(100);
+        let secs = |m: f64| (m * MINUTE as f64) as Millis;
+        let evs: Vec<_> = [0.0, 9.0, 9.5, 10.5]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ev(secs(*m), "K", "192.0.2.1", i as u64))
+            .collect();
+        let out = feed(&d, &mut s2, &evs);
+        let last = out.last().unwrap();
+        assert_eq!((last.count, last.start), (3, secs(9.0)));
         // eleven minutes on, the oldest have slid out: one event in the window, no candidate
         let out = feed(&d, &mut s, &[ev(14 * MINUTE, "K", "192.0.2.1", 9)]);
         assert!(out.is_empty());
