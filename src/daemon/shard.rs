@@ -41,6 +41,9 @@ struct StateFile<P> {
     saved_at: String,
     positions: P,
     engine: Snapshot,
+    /// where each file sink ended when the snapshot was taken
+    #[serde(default)]
+    sinks: Vec<(PathBuf, u64)>,
 }
 
 /// Counters a shard keeps for the metrics and logs.
@@ -91,6 +94,7 @@ impl Shard {
         let loaded = shared.loaded();
         let mut engine = new_engine(shared, &loaded);
         let mut positions = None;
+        let mut sink_marks = Vec::new();
         match fs::read(&state_path) {
             Ok(bytes) => {
                 let saved: StateFile<P> = serde_json::from_slice(&bytes).map_err(|e| {
@@ -122,11 +126,15 @@ impl Shard {
                     "restored detector state"
                 );
                 positions = Some(saved.positions);
+                sink_marks = saved.sinks;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let carried = read_journal(&journal_path)?;
+        let mut carried = read_journal(&journal_path)?;
+        // the journal is written after the sink: findings a crash caught in between are in a
+        // file sink past its mark, not in the journal
+        carried.extend(shared.sinks.uids_since(&sink_marks));
         if !carried.is_empty() {
             tracing::info!(
                 shard = name,
@@ -303,6 +311,7 @@ impl Shard {
             saved_at: crate::time::format_rfc3339(crate::time::now_millis()),
             positions,
             engine: self.engine.snapshot().map_err(io::Error::other)?,
+            sinks: self.shared.sinks.file_marks(),
         };
         let bytes = serde_json::to_vec(&file).map_err(io::Error::other)?;
         write_atomic(&self.state_path, &bytes)?;

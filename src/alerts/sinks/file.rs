@@ -3,8 +3,9 @@
 //! (logrotate without `postrotate kill -HUP`) is noticed and the path opened afresh; SIGHUP
 //! reopens it too.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,11 @@ impl FileOut {
         &self.path
     }
 
+    /// How long the open file is now: a mark a checkpoint saves (see [`uids_since`]).
+    pub fn len(&self) -> u64 {
+        self.file.metadata().map_or(0, |m| m.len())
+    }
+
     /// Open the path again (after rotation).
     pub fn reopen(&mut self) -> io::Result<()> {
         let (file, id) = open(&self.path)?;
@@ -63,6 +69,36 @@ impl FileOut {
         self.file.write_all(line)?;
         self.file.flush()
     }
+}
+
+/// The most of a sink file [`uids_since`] reads.
+const MAX_SCAN: u64 = 4 << 20;
+
+/// The `metadata.uid` of every finding in `path` past byte `from` (its last 4 MiB at most; the
+/// whole file when it is shorter than `from`, i.e. rotated since). A checkpoint saves where each
+/// file sink ends; findings written after it whose uids the emitted journal missed (the process
+/// died between writing the sink and the journal) are found here, so a restart does not write
+/// them again.
+pub fn uids_since(path: &Path, from: u64) -> io::Result<HashSet<String>> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = if from <= len { from } else { 0 }.max(len.saturating_sub(MAX_SCAN));
+    file.seek(SeekFrom::Start(start))?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text)?;
+    const KEY: &[u8] = br#""metadata":{"uid":""#;
+    let finder = memchr::memmem::Finder::new(KEY);
+    let mut uids = HashSet::new();
+    for line in text.split(|b| *b == b'\n') {
+        let Some(at) = finder.find(line) else {
+            continue;
+        };
+        let rest = &line[at + KEY.len()..];
+        if let Some(end) = memchr::memchr(b'"', rest) {
+            uids.insert(String::from_utf8_lossy(&rest[..end]).into_owned());
+        }
+    }
+    Ok(uids)
 }
 
 #[cfg(test)]
@@ -94,5 +130,23 @@ mod tests {
         out.reopen().unwrap();
         out.write(b"5\n").unwrap();
         assert_eq!(read(&path), "4\n5\n");
+    }
+
+    #[test]
+    fn uids_past_a_mark_and_the_whole_file_once_it_is_shorter() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.jsonl");
+        let line = |u: &str| format!("{{\"class_uid\":2004,\"metadata\":{{\"uid\":\"{u}\",\"version\":\"1.4.0\"}}}}\n");
+        std::fs::write(&path, line("a") + &line("b")).unwrap();
+        let mark = std::fs::metadata(&path).unwrap().len();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all((line("c") + "not json\n" + &line("d-2")).as_bytes()).unwrap();
+        let got = uids_since(&path, mark).unwrap();
+        let want: HashSet<String> = ["c", "d-2"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, want);
+        assert_eq!(uids_since(&path, 0).unwrap().len(), 4);
+        // rotated: the new file is shorter than the mark, all of it is new
+        std::fs::write(&path, line("e")).unwrap();
+        assert_eq!(uids_since(&path, mark).unwrap(), HashSet::from(["e".to_string()]));
     }
 }

@@ -179,6 +179,46 @@ impl Sinks {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Where each file sink ends now: saved with a checkpoint, so that a restart can find the
+    /// findings written after it (see [`Sinks::uids_since`]).
+    pub fn file_marks(&self) -> Vec<(PathBuf, u64)> {
+        self.outs
+            .iter()
+            .filter_map(|o| match &o.target {
+                Target::File(f) => {
+                    let f = f.lock().unwrap_or_else(|e| e.into_inner());
+                    Some((f.path().to_path_buf(), f.len()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The uids of the findings the file sinks hold past `marks` (a sink without a mark: all
+    /// of it, up to its last 4 MiB). Unreadable files are logged and skipped.
+    pub fn uids_since(&self, marks: &[(PathBuf, u64)]) -> std::collections::HashSet<String> {
+        let mut uids = std::collections::HashSet::new();
+        for o in &self.outs {
+            let Target::File(f) = &o.target else { continue };
+            let path = f
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .path()
+                .to_path_buf();
+            let from = marks
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map_or(0, |(_, n)| *n);
+            match file::uids_since(&path, from) {
+                Ok(found) => uids.extend(found),
+                Err(e) => {
+                    tracing::warn!(sink = %o.name, path = %path.display(), error = %e, "cannot read the sink file back; findings written just before a crash may be written again")
+                }
+            }
+        }
+        uids
+    }
+
     /// SIGHUP: reopen file sinks (logrotate).
     pub fn reopen(&self) {
         for o in &self.outs {

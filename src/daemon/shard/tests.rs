@@ -74,3 +74,35 @@ fn a_checkpoint_during_the_re_read_after_a_crash_keeps_the_uids_not_raised_again
     assert_eq!(emitted(d), first, "nothing emitted twice");
     assert_eq!(shard.stats.findings_replayed as usize, first.len());
 }
+
+#[test]
+fn a_crash_between_the_sink_and_the_journal_does_not_write_a_finding_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (a, b) = (
+        shared_key("AKIAEXAMPLEA", 0),
+        shared_key("AKIAEXAMPLEB", 30),
+    );
+    {
+        let s = shared(d);
+        let (mut shard, _) = Shard::open::<u64>(&s, "src", "s").unwrap();
+        feed(&mut shard, &a);
+        shard.checkpoint(&3u64).unwrap();
+        feed(&mut shard, &b);
+        // kill -9 after B's findings reached the sink, before their uids reached the journal
+    }
+    std::fs::write(d.join("state/src/s.emitted"), "").unwrap();
+    let first = emitted(d);
+    let per_key = first.len() / 2;
+    assert!(per_key >= 1 && first.len() == 2 * per_key, "{first:?}");
+    let s = shared(d);
+    let (mut shard, saved) = Shard::open::<u64>(&s, "src", "s").unwrap();
+    assert_eq!(saved, Some(3), "the re-read starts after A");
+    feed(&mut shard, &b);
+    shard.checkpoint(&6u64).unwrap();
+    assert_eq!(emitted(d), first, "B's findings are not written again");
+    assert_eq!(shard.stats.findings_replayed as usize, per_key);
+    // and findings that never reached the sink are still written
+    feed(&mut shard, &shared_key("AKIAEXAMPLEC", 40));
+    assert_eq!(emitted(d).len(), 3 * per_key);
+}
