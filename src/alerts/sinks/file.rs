@@ -136,17 +136,25 @@ mod tests {
     fn uids_past_a_mark_and_the_whole_file_once_it_is_shorter() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.jsonl");
-        let line = |u: &str| format!("{{\"class_uid\":2004,\"metadata\":{{\"uid\":\"{u}\",\"version\":\"1.4.0\"}}}}\n");
+        let line = |u: &str| {
+            format!(
+                "{{\"class_uid\":2004,\"metadata\":{{\"uid\":\"{u}\",\"version\":\"1.4.0\"}}}}\n"
+            )
+        };
         std::fs::write(&path, line("a") + &line("b")).unwrap();
         let mark = std::fs::metadata(&path).unwrap().len();
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all((line("c") + "not json\n" + &line("d-2")).as_bytes()).unwrap();
+        f.write_all((line("c") + "not json\n" + &line("d-2")).as_bytes())
+            .unwrap();
         let got = uids_since(&path, mark).unwrap();
         let want: HashSet<String> = ["c", "d-2"].iter().map(|s| s.to_string()).collect();
         assert_eq!(got, want);
         assert_eq!(uids_since(&path, 0).unwrap().len(), 4);
         // rotated: the new file is shorter than the mark, all of it is new
         std::fs::write(&path, line("e")).unwrap();
-        assert_eq!(uids_since(&path, mark).unwrap(), HashSet::from(["e".to_string()]));
+        assert_eq!(
+            uids_since(&path, mark).unwrap(),
+            HashSet::from(["e".to_string()])
+        );
     }
 }
