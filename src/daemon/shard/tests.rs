@@ -46,21 +46,29 @@ fn emitted(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_checkpoint_during_the_re_read_after_a_crash_keeps_the_uids_not_raised_again_yet() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A shard fed key A then key B (each raising), checkpointed at `between` after A if given, then
+/// dropped without a checkpoint (a crash). Returns A's and B's lines.
+fn run_then_crash(d: &Path, between: Option<u64>) -> (Vec<String>, Vec<String>) {
     let (a, b) = (
         shared_key("AKIAEXAMPLEA", 0),
         shared_key("AKIAEXAMPLEB", 30),
     );
-    {
-        let s = shared(d);
-        let (mut shard, _) = Shard::open::<u64>(&s, "src", "s").unwrap();
-        feed(&mut shard, &a);
-        feed(&mut shard, &b);
-        // crash: no checkpoint, the journal holds both uids
+    let s = shared(d);
+    let (mut shard, _) = Shard::open::<u64>(&s, "src", "s").unwrap();
+    feed(&mut shard, &a);
+    if let Some(at) = between {
+        shard.checkpoint(&at).unwrap();
     }
+    feed(&mut shard, &b);
+    (a, b)
+}
+
+#[test]
+fn a_checkpoint_during_the_re_read_after_a_crash_keeps_the_uids_not_raised_again_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // crash: no checkpoint, the journal holds both keys' uids
+    let (a, b) = run_then_crash(d, None);
     let first = emitted(d);
     assert!(first.len() >= 2, "{first:?}");
     let s = shared(d);
@@ -79,18 +87,8 @@ fn a_checkpoint_during_the_re_read_after_a_crash_keeps_the_uids_not_raised_again
 fn a_crash_between_the_sink_and_the_journal_does_not_write_a_finding_twice() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (a, b) = (
-        shared_key("AKIAEXAMPLEA", 0),
-        shared_key("AKIAEXAMPLEB", 30),
-    );
-    {
-        let s = shared(d);
-        let (mut shard, _) = Shard::open::<u64>(&s, "src", "s").unwrap();
-        feed(&mut shard, &a);
-        shard.checkpoint(&3u64).unwrap();
-        feed(&mut shard, &b);
-        // kill -9 after B's findings reached the sink, before their uids reached the journal
-    }
+    let (_, b) = run_then_crash(d, Some(3));
+    // kill -9 after B's findings reached the sink, before their uids reached the journal
     std::fs::write(d.join("state/src/s.emitted"), "").unwrap();
     let first = emitted(d);
     let per_key = first.len() / 2;
