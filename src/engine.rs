@@ -7,8 +7,7 @@
 //! windows they still hold. Replay and the live daemon drive the same engine; replay flushes at
 //! the end of input.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -18,53 +17,32 @@ use crate::alerts::context::context_of;
 use crate::alerts::dedup::{Dedup, Open, Verdict};
 use crate::alerts::finding::Finding;
 use crate::context::{Approval, ApprovalStore};
-use crate::detect::keyed::FastMap;
 use crate::detect::spec::Detector;
 use crate::detect::{Candidate, Ctx, Running, StateSize};
-use crate::event::{Event, Millis, Origin, Pos, Str};
+use crate::event::{Event, Millis, Origin, Str};
 use crate::inventory::Inventory;
 use crate::time::{HOUR, MINUTE};
 
 pub const DEFAULT_LATENESS: Millis = 5 * MINUTE;
 
+/// At most this many events are held for ordering by default (about 40 MB of events): a dense
+/// hour (3M events) holds 250,000 events in five minutes. Past it the oldest goes to the
+/// detectors before its hold ends (counted in [`EngineStats::early`]); they place events that
+/// come out of order themselves, as they do for late ones.
+pub const DEFAULT_MAX_HELD: usize = 32_768;
+
 /// How long (in event time, behind the watermark) a dedup key is remembered.
 pub const DEDUP_HORIZON: Millis = HOUR;
-
-/// Small on purpose: the heap moves its elements on every push and pop, so the event sits
-/// behind an `Arc` (which detectors keep as evidence anyway). Ordered by [`Event::order`]; the
-/// time and position are copied here so most comparisons need not follow the pointer.
-struct Pending {
-    time: Millis,
-    pos: Pos,
-    ev: Arc<Event>,
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Pending {
-    // reversed: BinaryHeap is a max-heap and the first event in the total order must come out
-    // first
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.time, o.pos)
-            .cmp(&(self.time, self.pos))
-            .then_with(|| o.ev.origin.cmp(&self.ev.origin))
-    }
-}
 
 /// Counters the engine keeps (the replay summary and the metrics read them).
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngineStats {
     pub events: u64,
     pub late: u64,
+    /// events sent to the detectors before their hold ended because the reorder buffer was full
+    /// (see [`DEFAULT_MAX_HELD`])
+    #[serde(default)]
+    pub early: u64,
     /// records of a request already taken (same dedup key), dropped
     pub duplicates: u64,
     pub approvals: u64,
@@ -87,7 +65,9 @@ pub struct Engine {
     /// how far behind the newest event time events are held to be put in order (at most
     /// `lateness`); replay holds for the whole lateness, the live daemon less for low latency
     hold: Millis,
-    buffer: BinaryHeap<Pending>,
+    buffer: Reorder,
+    /// most events held in `buffer`
+    max_held: usize,
     max_seen: Millis,
     /// events up to here have gone to the detectors
     released: Millis,
@@ -95,8 +75,8 @@ pub struct Engine {
     /// findings inside their suppression period
     dedup: Dedup,
     last_sweep: Millis,
-    /// dedup key -> event time, for requests logged more than once (see [`Event::dedup`])
-    seen: FastMap<u64, Millis>,
+    /// dedup keys of requests taken, for those logged more than once (see [`Event::dedup`])
+    seen: Seen,
     stats: EngineStats,
     scratch: Vec<Candidate>,
 }
@@ -109,13 +89,14 @@ impl Engine {
             inventory: Arc::default(),
             lateness: lateness.max(0),
             hold: lateness.max(0),
-            buffer: BinaryHeap::new(),
+            buffer: Reorder::default(),
+            max_held: DEFAULT_MAX_HELD,
             max_seen: Millis::MIN,
             released: Millis::MIN,
             watermark: Millis::MIN,
             dedup: Dedup::default(),
             last_sweep: Millis::MIN,
-            seen: FastMap::default(),
+            seen: Seen::default(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
         }
@@ -134,6 +115,12 @@ impl Engine {
     /// places such events itself. Findings come sooner; their order may follow arrival order.
     pub fn with_hold(mut self, hold: Millis) -> Engine {
         self.hold = hold.clamp(0, self.lateness);
+        self
+    }
+
+    /// Hold at most `n` events for ordering (at least 1) instead of [`DEFAULT_MAX_HELD`].
+    pub fn with_max_held(mut self, n: usize) -> Engine {
+        self.max_held = n.max(1);
         self
     }
 
@@ -183,7 +170,7 @@ impl Engine {
     /// findings it completes (here or by moving the watermark) go to `out`.
     pub fn push(&mut self, ev: Arc<Event>, out: &mut Vec<Finding>) {
         if let Some(k) = ev.dedup {
-            if self.seen.insert(k, ev.time).is_some() {
+            if !self.seen.insert(k) {
                 self.stats.duplicates += 1;
                 return;
             }
@@ -198,11 +185,12 @@ impl Engine {
         if ev.time <= self.released {
             self.dispatch(ev, out);
         } else {
-            self.buffer.push(Pending {
-                time: ev.time,
-                pos: ev.pos,
-                ev,
-            });
+            self.buffer.push(Pending::new(ev));
+            if self.buffer.len() > self.max_held {
+                let p = self.buffer.pop().expect("over the cap");
+                self.stats.early += 1;
+                self.dispatch(p.ev, out);
+            }
         }
         self.release(self.max_seen.saturating_sub(self.hold), out);
         let wm = self.max_seen.saturating_sub(self.lateness);
@@ -221,7 +209,7 @@ impl Engine {
 
     /// Send held events up to `upto` to the detectors, oldest first.
     fn release(&mut self, upto: Millis, out: &mut Vec<Finding>) {
-        while self.buffer.peek().is_some_and(|p| p.time <= upto) {
+        while self.buffer.first_time().is_some_and(|t| t <= upto) {
             let p = self.buffer.pop().expect("peeked");
             self.dispatch(p.ev, out);
         }
@@ -242,11 +230,10 @@ impl Engine {
         self.watermark = wm;
         self.each_detector(out, |d, ctx, found| d.on_watermark(wm, ctx, found));
         self.close_periods(wm, out);
-        if wm.saturating_sub(self.last_sweep) >= HOUR {
+        if wm.saturating_sub(self.last_sweep) >= self.lateness.max(DEDUP_HORIZON) {
             self.last_sweep = wm;
             // a request's records arrive together; keep their keys a while past the watermark
-            let horizon = wm.saturating_sub(self.lateness.max(DEDUP_HORIZON));
-            self.seen.retain(|_, t| *t >= horizon);
+            self.seen.rotate();
         }
     }
 
@@ -275,6 +262,29 @@ impl Engine {
                 r.raise(i, &d.spec, c, out);
             }
         }
+    }
+}
+
+/// The dedup keys taken, in two generations: a key is remembered from the sweep before it was
+/// taken until two sweeps later, so at least one sweep period ([`DEDUP_HORIZON`], or the
+/// lateness if longer, of watermark time). Eight bytes a key, and a sweep drops a whole
+/// generation instead of scanning.
+#[derive(Default)]
+struct Seen {
+    current: FastSet<u64>,
+    previous: FastSet<u64>,
+}
+
+type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
+impl Seen {
+    /// Remember `k`; false if it was already taken.
+    fn insert(&mut self, k: u64) -> bool {
+        !self.previous.contains(&k) && self.current.insert(k)
+    }
+
+    fn rotate(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
     }
 }
 
@@ -366,7 +376,9 @@ impl Engine {
     }
 }
 
+mod reorder;
 mod snapshot;
+use reorder::{Pending, Reorder};
 pub use snapshot::{Restored, Snapshot};
 
 #[cfg(test)]

@@ -82,6 +82,10 @@ struct ReplayArgs {
     /// How late an event may arrive and still be put in order
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     lateness: Millis,
+    /// Hold at most this many events to put them in order (about 1.2 KB each); past it the oldest
+    /// goes to the detectors early (counted in the summary)
+    #[arg(long, value_name = "N", default_value_t = bypassd::engine::DEFAULT_MAX_HELD)]
+    max_held: usize,
     /// Decode threads (default: one per core)
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -232,6 +236,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         since: a.since,
         until: a.until,
         lateness: a.lateness,
+        max_held: a.max_held,
         threads: a
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),

@@ -28,6 +28,8 @@ pub struct ReplayOptions {
     pub since: Option<Millis>,
     pub until: Option<Millis>,
     pub lateness: Millis,
+    /// most events held for ordering (see [`Engine::with_max_held`])
+    pub max_held: usize,
     /// decode threads (at least 1)
     pub threads: usize,
     /// stop at the first bad record
@@ -102,6 +104,14 @@ impl std::fmt::Display for Summary {
             "  late events: {} (processed; {} too late for any open window)",
             self.engine.late, too_late
         )?;
+        if self.engine.early > 0 {
+            writeln!(
+                f,
+                "  reorder buffer full: {} events sent on before their hold ended (--max-held; the \
+                 detectors placed them as they do late ones)",
+                self.engine.early
+            )?;
+        }
         writeln!(
             f,
             "  input errors: {}{}",
@@ -386,7 +396,9 @@ pub fn run(
         until: opts.until,
         max_line: opts.read.max_line,
     };
-    let mut engine = Engine::new(detectors, opts.lateness).with_inventory(opts.inventory.clone());
+    let mut engine = Engine::new(detectors, opts.lateness)
+        .with_max_held(opts.max_held)
+        .with_inventory(opts.inventory.clone());
     let mut summary = Summary {
         inputs: opts.inputs.len(),
         ..Summary::default()

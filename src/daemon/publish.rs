@@ -107,6 +107,10 @@ impl Publisher {
         if late > 0 {
             m.late_events.with_label_values(&[src]).inc_by(late);
         }
+        let early = s.early.saturating_sub(self.base.early);
+        if early > 0 {
+            m.early_events.with_label_values(&[src]).inc_by(early);
+        }
         let dups = s.duplicates.saturating_sub(self.base.duplicates);
         if dups > 0 {
             m.duplicates.with_label_values(&[src]).inc_by(dups);

@@ -56,8 +56,8 @@ pub struct Restored {
 impl Engine {
     /// The engine's whole state.
     pub fn snapshot(&self) -> serde_json::Result<Snapshot> {
-        let mut buffer: Vec<&Pending> = self.buffer.iter().collect();
-        buffer.sort_by(|a, b| a.ev.order(&b.ev));
+        let mut buffer: Vec<&Arc<Event>> = self.buffer.iter().collect();
+        buffer.sort_by(|a, b| a.order(b));
         let detectors = self
             .detectors
             .iter()
@@ -75,7 +75,15 @@ impl Engine {
             .into_iter()
             .map(|(i, k, o)| (self.detectors[i].spec.id.clone(), k, o))
             .collect();
-        let mut seen: Vec<_> = self.seen.iter().map(|(k, t)| (*k, *t)).collect();
+        // the generation shows as a time: the last sweep (current) or just before it (previous)
+        let mut seen: Vec<_> = (self.seen.current.iter().map(|k| (*k, self.last_sweep)))
+            .chain(
+                self.seen
+                    .previous
+                    .iter()
+                    .map(|k| (*k, self.last_sweep.saturating_sub(1))),
+            )
+            .collect();
         seen.sort_unstable();
         Ok(Snapshot {
             lateness: self.lateness,
@@ -84,7 +92,7 @@ impl Engine {
             released: self.released,
             watermark: self.watermark,
             last_sweep: self.last_sweep,
-            buffer: buffer.into_iter().map(|p| p.ev.clone()).collect(),
+            buffer: buffer.into_iter().cloned().collect(),
             detectors,
             approvals: self
                 .approvals
@@ -129,11 +137,7 @@ impl Engine {
         self.last_sweep = snap.last_sweep;
         self.buffer.clear();
         for ev in snap.buffer {
-            self.buffer.push(Pending {
-                time: ev.time,
-                pos: ev.pos,
-                ev,
-            });
+            self.buffer.push(Pending::new(ev));
         }
         for a in snap.approvals {
             let mut approval = a.approval;
@@ -146,7 +150,14 @@ impl Engine {
                 self.dedup.restore(*i, k, o);
             }
         }
-        self.seen = snap.seen.into_iter().collect();
+        self.seen = Seen::default();
+        for (k, t) in snap.seen {
+            if t >= snap.last_sweep {
+                self.seen.current.insert(k);
+            } else {
+                self.seen.previous.insert(k);
+            }
+        }
         self.stats = snap.stats;
         Ok(report)
     }

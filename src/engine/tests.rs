@@ -73,6 +73,49 @@ fn out_of_order_events_within_lateness_are_reordered() {
 }
 
 #[test]
+fn a_full_reorder_buffer_sends_its_oldest_on_early_and_counts_it() {
+    // 40 credentials used from 3 networks each within 7 minutes, arriving scrambled by up to 40
+    // seconds: the finding set must not depend on how many events the buffer may hold
+    let mut events = Vec::new();
+    for i in 0..120i64 {
+        let k = i % 40;
+        let net = i / 40;
+        events.push(ev(
+            i * 5,
+            &format!("u{k}"),
+            &format!("AKIA{k}"),
+            &format!("10.{net}.{k}.1"),
+        ));
+    }
+    // swap events eight apart
+    for i in (0..events.len() - 8).step_by(16) {
+        events.swap(i, i + 8);
+    }
+    let keys = |out: &[Finding]| {
+        let mut k: Vec<String> = out.iter().map(|f| f.unmapped.key.clone()).collect();
+        k.sort();
+        k
+    };
+    let mut full = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    let want = run(&mut full, events.clone());
+    assert_eq!(full.stats().early, 0);
+    assert_eq!(
+        want.len(),
+        40,
+        "every credential used from three networks in 10 minutes"
+    );
+    let mut small = Engine::new(&multi_network(), DEFAULT_LATENESS).with_max_held(4);
+    let got = run(&mut small, events);
+    assert!(small.stats().early > 0, "a 4-event buffer fills");
+    assert_eq!(small.stats().late, 0, "early is not late");
+    assert_eq!(keys(&got), keys(&want));
+    for f in &got {
+        let times: Vec<Millis> = f.evidences.iter().map(|x| x.data.time).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    }
+}
+
+#[test]
 fn late_events_are_counted_and_still_join_open_windows() {
     let mut e = Engine::new(&multi_network(), MINUTE);
     let mut out = Vec::new();

@@ -20,6 +20,7 @@ pub struct Metrics {
     pub events_decoded: IntCounterVec,
     pub rejected: IntCounterVec,
     pub late_events: IntCounterVec,
+    pub early_events: IntCounterVec,
     pub duplicates: IntCounterVec,
     pub watermark_lag: GaugeVec,
     pub source_up: IntGaugeVec,
@@ -101,6 +102,12 @@ impl Metrics {
             late_events: cv(
                 "bypassd_engine_late_events_total",
                 "Events older than the watermark when they arrived (still taken into open windows)",
+                &["source"],
+            ),
+            early_events: cv(
+                "bypassd_engine_early_events_total",
+                "Events sent to the detectors before their reorder hold ended because the reorder \
+                 buffer was full (the detectors place them, as they do late events)",
                 &["source"],
             ),
             duplicates: cv(
