@@ -38,31 +38,89 @@ pub struct CountState {
     value_buf: String,
 }
 
-#[derive(Default, serde::Serialize, serde::Deserialize)]
+/// One key's window. The `event_count` part is boxed: a `value_count` key (most keys, in
+/// practice) pays 8 bytes for it.
+#[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "SavedWindow", into = "SavedWindow")]
 struct KeyWindow {
     newest: Millis,
-    /// value_count: the distinct values in the window
-    values: Vec<Slot>,
-    /// value_count: the smallest `last` among `values` (nothing expires before it)
-    oldest: Millis,
-    /// event_count: the times of the latest `gte` events, ascending
-    times: VecDeque<Millis>,
-    /// event_count: the latest events, for evidence, in the total order
-    recent: VecDeque<Arc<Event>>,
     /// events in the window: value_count, those of the values still in it; event_count, the
     /// kept times inside it plus `beyond`
     count: u64,
-    /// event_count: times dropped from `times` (older than the kept ones) while still inside
-    /// the window; 0 once the oldest kept time leaves it, as every dropped one has then left too
+    /// value_count: the smallest `last` among `values` (nothing expires before it)
+    oldest: Millis,
+    /// value_count: the distinct values in the window
+    values: Vec<Slot>,
+    /// event_count's part
+    recent: Option<Box<Recent>>,
+}
+
+#[derive(Default, Clone)]
+struct Recent {
+    /// the times of the latest `gte` events, ascending
+    times: VecDeque<Millis>,
+    /// the latest events, for evidence, in the total order
+    events: VecDeque<Arc<Event>>,
+    /// times dropped from `times` (older than the kept ones) while still inside the window; 0
+    /// once the oldest kept time leaves it, as every dropped one has then left too
+    beyond: u64,
+    /// the earliest of those dropped times (the window's start while `beyond` > 0)
+    beyond_first: Millis,
+}
+
+/// A window as snapshots store it (the layout before the event_count part was boxed).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct SavedWindow {
+    newest: Millis,
+    values: Vec<Slot>,
+    oldest: Millis,
+    times: VecDeque<Millis>,
+    recent: VecDeque<Arc<Event>>,
+    count: u64,
     #[serde(default)]
     beyond: u64,
-    /// event_count: the earliest of those dropped times (the window's start while `beyond` > 0)
     #[serde(default)]
     beyond_first: Millis,
 }
 
+impl From<SavedWindow> for KeyWindow {
+    fn from(s: SavedWindow) -> KeyWindow {
+        let event_count = !s.times.is_empty() || !s.recent.is_empty() || s.beyond > 0;
+        KeyWindow {
+            newest: s.newest,
+            count: s.count,
+            oldest: s.oldest,
+            values: s.values,
+            recent: event_count.then(|| {
+                Box::new(Recent {
+                    times: s.times,
+                    events: s.recent,
+                    beyond: s.beyond,
+                    beyond_first: s.beyond_first,
+                })
+            }),
+        }
+    }
+}
+
+impl From<KeyWindow> for SavedWindow {
+    fn from(w: KeyWindow) -> SavedWindow {
+        let r = w.recent.map(|b| *b).unwrap_or_default();
+        SavedWindow {
+            newest: w.newest,
+            values: w.values,
+            oldest: w.oldest,
+            times: r.times,
+            recent: r.events,
+            count: w.count,
+            beyond: r.beyond,
+            beyond_first: r.beyond_first,
+        }
+    }
+}
+
 /// One distinct value of a `value_count` window.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Slot {
     value: Str,
     first: Millis,
@@ -224,6 +282,12 @@ impl KeyWindow {
         } else {
             self.oldest.min(ev.time)
         };
+        if self.values.len() == self.values.capacity() {
+            // grow by half, not double (a fresh Vec would take room for four): most keys only
+            // ever see one value
+            self.values
+                .reserve_exact(self.values.len().div_ceil(2).max(1));
+        }
         self.values.push(Slot {
             value: Str::from(value),
             first: ev.time,
@@ -265,29 +329,30 @@ impl KeyWindow {
         timespan: Millis,
     ) -> u64 {
         let horizon = self.newest.saturating_sub(timespan);
-        let at = self.times.partition_point(|t| *t <= ev.time);
-        self.times.insert(at, ev.time);
-        if self.times.len() as u64 > gte.max(1) {
-            let dropped = self.times.pop_front().expect("over gte");
+        let r = self.recent.get_or_insert_with(Box::default);
+        let at = r.times.partition_point(|t| *t <= ev.time);
+        r.times.insert(at, ev.time);
+        if r.times.len() as u64 > gte.max(1) {
+            let dropped = r.times.pop_front().expect("over gte");
             // only a time still inside the window counts toward it
             if dropped >= horizon {
-                self.beyond_first = match self.beyond {
+                r.beyond_first = match r.beyond {
                     0 => dropped,
-                    _ => self.beyond_first.min(dropped),
+                    _ => r.beyond_first.min(dropped),
                 };
-                self.beyond += 1;
+                r.beyond += 1;
             }
         }
-        let at = self.recent.partition_point(|e| e.order(ev).is_lt());
-        self.recent.insert(at, ev.clone());
-        if self.recent.len() > max_evidence {
-            self.recent.pop_front();
+        let at = r.events.partition_point(|e| e.order(ev).is_lt());
+        r.events.insert(at, ev.clone());
+        if r.events.len() > max_evidence {
+            r.events.pop_front();
         }
-        let inside = self.times.len() - self.times.partition_point(|t| *t < horizon);
-        if inside < self.times.len() {
-            self.beyond = 0;
+        let inside = r.times.len() - r.times.partition_point(|t| *t < horizon);
+        if inside < r.times.len() {
+            r.beyond = 0;
         }
-        self.count = inside as u64 + self.beyond;
+        self.count = inside as u64 + r.beyond;
         inside as u64
     }
 }
@@ -326,13 +391,17 @@ fn candidate(
             (start, ev, values, note)
         }
         None => {
-            let kept = w.times.iter().copied().find(|t| *t >= horizon);
-            let start = match (w.beyond, kept) {
+            let r = w
+                .recent
+                .as_deref()
+                .expect("an event_count window has its part");
+            let kept = r.times.iter().copied().find(|t| *t >= horizon);
+            let start = match (r.beyond, kept) {
                 (0, k) => k.unwrap_or(w.newest),
-                (_, k) => w.beyond_first.max(horizon).min(k.unwrap_or(w.newest)),
+                (_, k) => r.beyond_first.max(horizon).min(k.unwrap_or(w.newest)),
             };
             let note = format!("{} events for {} within {span}", w.count, display_key(key));
-            (start, w.recent.iter().cloned().collect(), Vec::new(), note)
+            (start, r.events.iter().cloned().collect(), Vec::new(), note)
         }
     };
     Candidate {
@@ -402,7 +471,8 @@ mod tests {
         assert!(feed(&d, &mut s, &many).is_empty());
         let w = s.keys.get("cloudtrail\u{1f}K").unwrap();
         assert_eq!(w.values.len(), 1);
-        assert!(w.times.is_empty() && w.recent.is_empty());
+        assert!(w.recent.is_none(), "no event_count part");
+        assert_eq!(w.values.capacity(), 1, "room for one value, not four");
         // two more networks: a finding whose evidence is each value's latest event
         let t = 10_000 * 100;
         let out = feed(
@@ -468,7 +538,11 @@ mod tests {
         assert_eq!(last.count, 4);
         assert_eq!(last.start, 0);
         let w = s.keys.get("cloudtrail\u{1f}K").unwrap();
-        assert_eq!(w.times.len(), 3, "only the latest gte times are kept");
+        assert_eq!(
+            w.recent.as_ref().unwrap().times.len(),
+            3,
+            "only the latest gte times are kept"
+        );
         // a dropped time already outside the window is not counted: [0, 9, 9.5] then 10.5
         let mut s2 = CountState::new(100);
         let secs = |m: f64| (m * MINUTE as f64) as Millis;
@@ -483,5 +557,32 @@ mod tests {
         // eleven minutes on, the oldest have slid out: one event in the window, no candidate
         let out = feed(&d, &mut s, &[ev(14 * MINUTE, "K", "192.0.2.1", 9)]);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn snapshots_keep_the_flat_layout_and_round_trip() {
+        let d = spec("  type: event_count\n  group-by: [credential.id]\n  timespan: 10m\n  condition: {gte: 2}");
+        let mut s = CountState::new(100);
+        let evs: Vec<_> = (0..3)
+            .map(|i| ev(i * MINUTE, "K", "192.0.2.1", i as u64))
+            .collect();
+        feed(&d, &mut s, &evs);
+        let v = serde_json::to_value(&s).unwrap();
+        let text = v.to_string();
+        for field in ["\"times\"", "\"recent\"", "\"beyond\"", "\"values\""] {
+            assert!(text.contains(field), "{field} missing from {text}");
+        }
+        let back: CountState = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), v);
+        let w = back.keys.get("cloudtrail\u{1f}K").unwrap();
+        let r = w.recent.as_ref().unwrap();
+        assert_eq!(r.times, [MINUTE, 2 * MINUTE]);
+        assert_eq!(r.beyond, 1);
+        // a value_count window comes back without an event_count part
+        let d = spec(VALUES);
+        let mut s = CountState::new(100);
+        feed(&d, &mut s, &evs);
+        let back: CountState = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert!(back.keys.get("cloudtrail\u{1f}K").unwrap().recent.is_none());
     }
 }
