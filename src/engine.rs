@@ -55,6 +55,9 @@ pub struct EngineStats {
     pub updates: BTreeMap<String, u64>,
     /// findings dropped because their triggering event matched the detector's `except`
     pub excepted: BTreeMap<String, u64>,
+    /// alert storms, by detector (only detectors that had one)
+    #[serde(default)]
+    pub storms: BTreeMap<String, StormStats>,
 }
 
 pub struct Engine {
@@ -79,6 +82,8 @@ pub struct Engine {
     seen: Seen,
     stats: EngineStats,
     scratch: Vec<Candidate>,
+    /// per detector: new findings in the last storm window
+    storm: Vec<storm::Watch>,
 }
 
 impl Engine {
@@ -99,6 +104,7 @@ impl Engine {
             seen: Seen::default(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
+            storm: detectors.iter().map(|_| storm::Watch::default()).collect(),
         }
     }
 
@@ -146,6 +152,14 @@ impl Engine {
 
     pub fn stats(&self) -> EngineStats {
         self.stats.clone()
+    }
+
+    /// Ids of the detectors whose alert storm is on (see [`storm`]).
+    pub fn storming(&self) -> Vec<&str> {
+        (self.detectors.iter().zip(&self.storm))
+            .filter(|(_, w)| w.on)
+            .map(|(d, _)| d.spec.id.as_str())
+            .collect()
     }
 
     /// Findings inside their suppression period.
@@ -230,6 +244,9 @@ impl Engine {
         self.watermark = wm;
         self.each_detector(out, |d, ctx, found| d.on_watermark(wm, ctx, found));
         self.close_periods(wm, out);
+        for w in &mut self.storm {
+            w.watermark(wm);
+        }
         if wm.saturating_sub(self.last_sweep) >= self.lateness.max(DEDUP_HORIZON) {
             self.last_sweep = wm;
             // a request's records arrive together; keep their keys a while past the watermark
@@ -255,6 +272,7 @@ impl Engine {
             dedup: &mut self.dedup,
             stats: &mut self.stats,
             ctx: &ctx,
+            storm: &mut self.storm,
         };
         for (i, d) in self.detectors.iter_mut().enumerate() {
             step(d, &ctx, &mut self.scratch);
@@ -293,6 +311,7 @@ struct Raise<'a> {
     dedup: &'a mut Dedup,
     stats: &'a mut EngineStats,
     ctx: &'a Ctx<'a>,
+    storm: &'a mut [storm::Watch],
 }
 
 impl Raise<'_> {
@@ -319,6 +338,15 @@ impl Raise<'_> {
                 let span = (f.start_time, f.end_time);
                 let uid = f.finding_info.uid.clone();
                 self.dedup.opened(i, spec.suppress, uid, &key, span);
+                let w = &mut self.storm[i];
+                if w.finding(f.end_time) || w.stats.storms > 0 {
+                    match self.stats.storms.get_mut(&spec.id) {
+                        Some(s) => *s = w.stats.clone(),
+                        None => {
+                            self.stats.storms.insert(spec.id.clone(), w.stats.clone());
+                        }
+                    }
+                }
                 out.push(f);
             }
             Verdict::Update(c, o) => {
@@ -378,8 +406,10 @@ impl Engine {
 
 mod reorder;
 mod snapshot;
+pub mod storm;
 use reorder::{Pending, Reorder};
 pub use snapshot::{Restored, Snapshot};
+use storm::StormStats;
 
 #[cfg(test)]
 mod tests;

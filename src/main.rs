@@ -249,13 +249,14 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         inventory: Arc::new(inventory),
         mappings,
     };
-    let mut out: Box<dyn Write> = match &a.output {
+    // Send: replay writes findings on its own thread
+    let mut out: Box<dyn Write + Send> = match &a.output {
         Some(p) => Box::new(BufWriter::with_capacity(
             1 << 16,
             File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         )),
         None if sinks.is_some() => Box::new(io::sink()),
-        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())),
+        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
     };
     let progress = Progress::default();
     let stop = AtomicBool::new(false);

@@ -142,6 +142,20 @@ impl std::fmt::Display for Summary {
             )?;
         }
         writeln!(f)?;
+        for (id, s) in &self.engine.storms {
+            writeln!(
+                f,
+                "  ALERT STORM: {id} raised {} new findings in {} storm(s) (the last began {}), up to \
+                 {} within {} of event time; tune or scope the detector, or suppress longer",
+                s.findings,
+                s.storms,
+                crate::time::format_rfc3339(s.since),
+                s.peak,
+                humantime::format_duration(std::time::Duration::from_millis(
+                    crate::engine::storm::STORM_WINDOW as u64
+                )),
+            )?;
+        }
         let evicted: u64 = self.state.iter().map(|(_, s, _)| s.evicted).sum();
         if evicted > 0 {
             writeln!(
@@ -167,7 +181,7 @@ impl Summary {
 pub enum ReplayError {
     #[error("{0} (--strict stops at the first bad record)")]
     Strict(String),
-    #[error("cannot write findings: {0}")]
+    #[error("cannot write findings")]
     Output(#[from] io::Error),
 }
 
@@ -382,7 +396,7 @@ impl DecodeOptions {
 pub fn run(
     opts: &ReplayOptions,
     detectors: &[Arc<Detector>],
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     errlog: &mut dyn Write,
     progress: &Progress,
 ) -> Result<Summary, ReplayError> {
@@ -408,6 +422,24 @@ pub fn run(
     let result = std::thread::scope(|s| -> Result<(), ReplayError> {
         let (work_tx, work_rx) = sync_channel::<(u64, u32, Piece)>(threads * 2);
         let (done_tx, done_rx) = sync_channel::<(u64, Batch)>(threads * 4);
+        // findings are serialised and written on their own thread, in the order sent: in an
+        // alert storm, writing them costs more than finding them
+        let (found_tx, found_rx) = sync_channel::<Vec<Finding>>(4);
+        let sinks = opts.sinks.as_deref();
+        let writer = std::thread::Builder::new()
+            .name("replay-write".into())
+            .spawn_scoped(s, move || -> io::Result<()> {
+                for mut batch in found_rx {
+                    write_findings(&mut batch, out, progress, sinks)?;
+                }
+                out.flush()
+            })
+            .map_err(ReplayError::Output)?;
+        // hand the findings so far to the writer; false once it has stopped (its error is
+        // returned when it is joined)
+        let send = |findings: &mut Vec<Finding>| -> bool {
+            findings.is_empty() || found_tx.send(std::mem::take(findings)).is_ok()
+        };
         let work_rx = Arc::new(Mutex::new(work_rx));
         let raw = progress.raw_bytes.clone();
         let reader = std::thread::Builder::new().name("replay-read".into());
@@ -439,7 +471,8 @@ pub fn run(
         drop(done_tx);
         let mut next = 0u64;
         let mut waiting: BTreeMap<u64, Batch> = BTreeMap::new();
-        for (seq, batch) in done_rx.iter() {
+        let mut failed: Option<ReplayError> = None;
+        'batches: for (seq, batch) in done_rx.iter() {
             waiting.insert(seq, batch);
             while let Some(batch) = waiting.remove(&next) {
                 next += 1;
@@ -452,22 +485,31 @@ pub fn run(
                     errlog,
                     &mut shown,
                 );
-                write_findings(&mut findings, out, progress, opts.sinks.as_deref())?;
+                if !send(&mut findings) {
+                    break 'batches;
+                }
                 if let Err(e) = r {
-                    drop(done_rx);
-                    return Err(e);
+                    failed = Some(e);
+                    break 'batches;
                 }
             }
             progress
                 .events
                 .store(engine.events_seen(), Ordering::Relaxed);
         }
-        Ok(())
+        drop(done_rx);
+        if failed.is_none() {
+            engine.flush(&mut findings);
+            send(&mut findings);
+        }
+        drop(found_tx);
+        let written = writer.join().expect("the writer thread does not panic");
+        match failed {
+            Some(e) => Err(e),
+            None => written.map_err(ReplayError::Output),
+        }
     });
     result?;
-    engine.flush(&mut findings);
-    write_findings(&mut findings, out, progress, opts.sinks.as_deref())?;
-    out.flush()?;
     if shown < summary.errors() as usize {
         let _ = writeln!(
             errlog,
@@ -549,15 +591,25 @@ fn write_findings(
     progress: &Progress,
     sinks: Option<&crate::alerts::sinks::Sinks>,
 ) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    // serialised into one buffer, then written at once: serde_json writes a finding in a few
+    // hundred small pieces, each a virtual call through `dyn Write`
+    let mut buf = Vec::with_capacity(findings.len() * 4096);
     for f in findings.drain(..) {
-        serde_json::to_writer(&mut *out, &f)?;
-        out.write_all(b"\n")?;
+        serde_json::to_writer(&mut buf, &f)?;
+        buf.push(b'\n');
         if let Some(s) = sinks {
             s.write(&f)?;
         }
+        if buf.len() >= 1 << 20 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
         progress.findings.fetch_add(1, Ordering::Relaxed);
     }
-    Ok(())
+    out.write_all(&buf)
 }
 
 #[cfg(test)]

@@ -458,3 +458,80 @@ fn invalid_inventory_reports_every_error_and_exits_2() {
         }
     }
 }
+
+/// `n` access keys, each used from three /24s within three minutes (CloudTrail JSON lines).
+fn shared_keys(n: usize) -> String {
+    let mut s = String::new();
+    for net in 0..3 {
+        for k in 0..n {
+            s.push_str(&format!(
+                r#"{{"eventVersion":"1.09","eventTime":"2026-03-02T10:0{net}:{:02}Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","sourceIPAddress":"10.{net}.{}.7","eventID":"e-{net}-{k}","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u{k}","userName":"u{k}","accountId":"111122223333","accessKeyId":"AKIASTORM{k:08}"}}}}"#,
+                k % 60,
+                k % 250
+            ));
+            s.push('\n');
+        }
+    }
+    s
+}
+
+fn replay_stdin(args: &[&str], input: &str) -> Output {
+    let mut c = bin()
+        .arg("replay")
+        .args(args)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn an_alert_storm_is_reported_and_every_finding_still_raised() {
+    let o = replay_stdin(&[], &shared_keys(150));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        findings_of(&stdout(&o), "credential-multi-network").len(),
+        150
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("ALERT STORM: credential-multi-network raised 150 new findings in 1 storm(s)"),
+        "{err}"
+    );
+    // sixty keys in ten minutes is a busy day, not a storm
+    let o = replay_stdin(&[], &shared_keys(60));
+    assert_eq!(
+        findings_of(&stdout(&o), "credential-multi-network").len(),
+        60
+    );
+    assert!(!stderr(&o).contains("STORM"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_small_reorder_buffer_counts_early_events_and_finds_the_same() {
+    // the keys' three uses arrive a network at a time: each key's events are far apart in input
+    let input = shared_keys(40);
+    let full = replay_stdin(&[], &input);
+    let small = replay_stdin(&["--max-held", "8"], &input);
+    assert!(small.status.success(), "{}", stderr(&small));
+    assert!(!stderr(&full).contains("reorder buffer full"));
+    assert!(
+        stderr(&small).contains("reorder buffer full: 112 events sent on before their hold ended"),
+        "{}",
+        stderr(&small)
+    );
+    let uids = |o: &Output| {
+        let mut u: Vec<String> = findings(&stdout(o))
+            .iter()
+            .map(|f| f["finding_info"]["uid"].as_str().unwrap().to_string())
+            .collect();
+        u.sort();
+        u
+    };
+    assert_eq!(uids(&small).len(), 80);
+    assert_eq!(uids(&small), uids(&full));
+}

@@ -112,6 +112,7 @@ const ALERTS: &[&str] = &[
     "StateEvictions",
     "CriticalFinding",
     "FindingRateSpike",
+    "AlertStorm",
 ];
 
 fn alert_rules() -> Vec<Value> {

@@ -2,7 +2,7 @@
 //! its state is, published as differences since the last publish (once per source loop, not per
 //! event), and taken back out of the gauges when the shard goes (a revoked Kafka partition).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use crate::alerts::finding::Finding;
@@ -18,6 +18,8 @@ pub struct Publisher {
     base: EngineStats,
     /// per detector: state keys this shard has added to the gauge, evictions published
     keys: BTreeMap<String, (i64, u64)>,
+    /// detectors this shard counts in the storm gauge now
+    storming: BTreeSet<String>,
     last: Option<Instant>,
 }
 
@@ -56,6 +58,7 @@ impl Publisher {
             events: Vec::new(),
             base: engine.stats(),
             keys: BTreeMap::new(),
+            storming: BTreeSet::new(),
             last: None,
         }
     }
@@ -117,6 +120,20 @@ impl Publisher {
         }
         add_deltas(&s.suppressed, &self.base.suppressed, &m.suppressed);
         add_deltas(&s.excepted, &self.base.excepted, &m.excepted);
+        for (id, st) in &s.storms {
+            let before = self.base.storms.get(id).map_or(0, |b| b.storms);
+            if st.storms > before {
+                m.storms.with_label_values(&[id]).inc_by(st.storms - before);
+            }
+        }
+        let now: BTreeSet<String> = engine.storming().into_iter().map(String::from).collect();
+        for id in now.difference(&self.storming) {
+            m.storm.with_label_values(&[id]).inc();
+        }
+        for id in self.storming.difference(&now) {
+            m.storm.with_label_values(&[id]).dec();
+        }
+        self.storming = now;
         self.base = s;
         let sizes = engine.state_sizes();
         // detectors a reload removed take their share out of the gauge
@@ -161,6 +178,9 @@ impl Drop for Publisher {
         let m = metrics();
         for (id, (keys, _)) in &self.keys {
             m.state_keys.with_label_values(&[id]).sub(*keys);
+        }
+        for id in &self.storming {
+            m.storm.with_label_values(&[id]).dec();
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub updates: IntCounterVec,
     pub suppressed: IntCounterVec,
     pub excepted: IntCounterVec,
+    pub storm: IntGaugeVec,
+    pub storms: IntCounterVec,
     pub state_keys: IntGaugeVec,
     pub evictions: IntCounterVec,
     pub detectors_loaded: IntGauge,
@@ -168,6 +170,17 @@ impl Metrics {
             excepted: cv(
                 "bypassd_findings_excepted_total",
                 "Candidate findings dropped by the detector's except clause",
+                &["detector"],
+            ),
+            storm: gv(
+                "bypassd_findings_storm",
+                "Sources on which the detector is in an alert storm now (100 or more new findings \
+                 within 10 minutes of event time; over below 50)",
+                &["detector"],
+            ),
+            storms: cv(
+                "bypassd_findings_storms_total",
+                "Alert storms begun, by detector",
                 &["detector"],
             ),
             state_keys: gv(
