@@ -33,7 +33,7 @@ use super::publish::Publisher;
 use super::shard::Shard;
 use super::Shared;
 use crate::config::{KafkaSource, Source};
-use crate::decode::{DecodeError, Decoder, InputError, Reason};
+use crate::decode::{DecodeError, Decoder, InputError, Reason, Record};
 use crate::event::{Millis, Origin};
 use crate::replay::{Batch, DecodeOptions};
 use crate::telemetry::metrics;
@@ -373,14 +373,31 @@ fn consume(
     consumer: &BaseConsumer<Ctx>,
     state: &Mutex<State>,
 ) -> Result<(), String> {
-    let mut batch = Batch::default();
+    let mut errors = Vec::new();
     let idle = Duration::from_millis(shared.config.idle_timeout as u64);
     let records_read = metrics().records_read.with_label_values(&[&source.name]);
     let bytes_read = metrics().bytes_read.with_label_values(&[&source.name]);
     let mut maintained = Instant::now();
+    let mut msgs = Vec::with_capacity(BATCH);
     while !shared.stopping() {
-        let polled = consumer.poll(POLL);
-        let streaming = matches!(polled, Some(Ok(_)));
+        // what is ready, up to BATCH messages (waiting up to POLL for the first)
+        msgs.clear();
+        match consumer.poll(POLL) {
+            Some(Ok(m)) => msgs.push(m),
+            Some(Err(e)) => tracing::warn!(source = %source.name, "kafka: {e}"),
+            None => {}
+        }
+        while !msgs.is_empty() && msgs.len() < BATCH {
+            match consumer.poll(Duration::ZERO) {
+                Some(Ok(m)) => msgs.push(m),
+                Some(Err(e)) => {
+                    tracing::warn!(source = %source.name, "kafka: {e}");
+                    break;
+                }
+                None => break,
+            }
+        }
+        let streaming = !msgs.is_empty();
         let mut st = lock(state);
         if let Some(e) = st.fatal.take() {
             return Err(e);
@@ -390,59 +407,48 @@ fn consume(
             st.generation = loaded.generation;
             st.dec_opts = loaded.decode_options(source.format.as_deref(), k.max_message_bytes);
         }
-        match polled {
-            Some(Ok(msg)) => {
-                records_read.inc();
-                bytes_read.inc_by(msg.payload().map_or(0, |p| p.len() as u64));
-                let st = &mut *st;
-                // found without building a key: a consumer holds few partitions
-                let (topic, partition) = (msg.topic(), msg.partition());
-                let part = st
-                    .parts
+        if streaming {
+            records_read.inc_by(msgs.len() as u64);
+            bytes_read.inc_by(msgs.iter().map(|m| m.payload_len() as u64).sum());
+            let st = &mut *st;
+            // each assigned partition's messages, in offset order
+            let mut jobs: Vec<Job> = st
+                .parts
+                .iter_mut()
+                .map(|((_, partition), part)| Job {
+                    partition: *partition,
+                    part,
+                    msgs: Vec::new(),
+                    errors: Vec::new(),
+                })
+                .collect();
+            for m in &msgs {
+                let (topic, partition) = (m.topic(), m.partition());
+                match jobs
                     .iter_mut()
-                    .find(|((t, p), _)| *p == partition && t == topic)
-                    .map(|(_, part)| part);
-                if let Some(part) = part {
-                    if part.generation != loaded.generation {
-                        part.decoder = st.dec_opts.decoder();
-                        part.generation = loaded.generation;
-                    }
-                    let origin = Origin::Kafka {
-                        topic: part.topic.clone(),
-                        partition,
-                        offset: msg.offset(),
-                    };
-                    match msg.payload() {
-                        Some(p) if p.len() > k.max_message_bytes => batch.errors.push(InputError {
-                            origin,
-                            error: DecodeError::line_too_long(k.max_message_bytes),
-                        }),
-                        Some(p) if !p.iter().all(u8::is_ascii_whitespace) => {
-                            let input = msg.partition().max(0) as u32;
-                            st.dec_opts
-                                .one(&mut part.decoder, &mut batch, p, origin, input)
-                        }
-                        _ => batch.errors.push(InputError {
-                            origin,
-                            error: DecodeError::new(Reason::MalformedJson, "empty message"),
-                        }),
-                    }
-                    for r in batch.records.drain(..) {
-                        part.shard.push(r);
-                    }
-                    part.next = msg.offset() + 1;
-                } else {
+                    .find(|j| j.partition == partition && &*j.part.topic == topic)
+                {
+                    Some(j) => j.msgs.push((m.payload(), m.offset())),
                     // not ours (a rebalance in flight): not committed, the owner reads it
-                    tracing::debug!(
+                    None => tracing::debug!(
                         "{topic}[{partition}]@{}: partition not assigned here",
-                        msg.offset()
-                    );
+                        m.offset()
+                    ),
                 }
             }
-            Some(Err(e)) => tracing::warn!(source = %source.name, "kafka: {e}"),
-            None => {}
+            jobs.retain(|j| !j.msgs.is_empty());
+            for j in &mut jobs {
+                if j.part.generation != loaded.generation {
+                    j.part.decoder = st.dec_opts.decoder();
+                    j.part.generation = loaded.generation;
+                }
+            }
+            run_jobs(&mut jobs, &st.dec_opts, k.max_message_bytes);
+            for j in &mut jobs {
+                errors.append(&mut j.errors);
+            }
         }
-        super::report_errors(shared, &source.name, &mut batch.errors);
+        super::report_errors(shared, &source.name, &mut errors);
         let now = Instant::now();
         // the shards' upkeep (findings to the sinks, idle watermarks, checkpoints and commits,
         // gauges) at most every MAINTAIN while records stream in, and whenever the topic is quiet
@@ -494,4 +500,119 @@ fn consume(
         }
     }
     Ok(())
+}
+
+/// Messages taken from the consumer per loop at most.
+const BATCH: usize = 2048;
+/// Messages decoded per hand-over from the decode thread to the engine.
+const CHUNK: usize = 128;
+
+/// One partition's messages of a batch: (payload, offset), in offset order.
+struct Job<'a> {
+    partition: i32,
+    part: &'a mut Part,
+    msgs: Vec<(Option<&'a [u8]>, i64)>,
+    errors: Vec<InputError>,
+}
+
+/// Decode and correlate a batch. librdkafka hands out long runs of one partition, so the work is
+/// split by stage, not by partition: one thread decodes (each partition's decoder, in offset
+/// order) while this one pushes the decoded records into the partitions' engines, a chunk
+/// behind. A small batch (a quiet topic) is done here alone.
+fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
+    let total: usize = jobs.iter().map(|j| j.msgs.len()).sum();
+    if total <= CHUNK {
+        for j in jobs {
+            let mut batch = Batch::default();
+            let part = &mut *j.part;
+            for &(payload, offset) in &j.msgs {
+                let m = (payload, offset);
+                decode_one(
+                    dec,
+                    &mut part.decoder,
+                    &part.topic,
+                    j.partition,
+                    m,
+                    max_bytes,
+                    &mut batch,
+                );
+                for r in batch.records.drain(..) {
+                    part.shard.push(r);
+                }
+                part.next = offset + 1;
+            }
+            j.errors.append(&mut batch.errors);
+        }
+        return;
+    }
+    let mut decode_side = Vec::new();
+    let mut engine_side = Vec::new();
+    for j in jobs.iter_mut() {
+        let Part {
+            topic,
+            shard,
+            next,
+            decoder,
+            ..
+        } = &mut *j.part;
+        decode_side.push((decoder, &*topic, j.partition, &j.msgs, &mut j.errors));
+        engine_side.push((shard, next));
+    }
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Record>, i64)>(4);
+        s.spawn(move || {
+            for (i, (decoder, topic, partition, msgs, errors)) in
+                decode_side.into_iter().enumerate()
+            {
+                for chunk in msgs.chunks(CHUNK) {
+                    let mut batch = Batch::default();
+                    for &m in chunk {
+                        decode_one(dec, decoder, topic, partition, m, max_bytes, &mut batch);
+                    }
+                    errors.append(&mut batch.errors);
+                    let next = chunk.last().map_or(-1, |m| m.1 + 1);
+                    if tx.send((i, batch.records, next)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        for (i, records, next) in rx {
+            let (shard, n) = &mut engine_side[i];
+            for r in records {
+                shard.push(r);
+            }
+            **n = next;
+        }
+    });
+}
+
+/// Decode one message of `partition` into `batch` (records, or an error naming its offset).
+fn decode_one(
+    dec: &DecodeOptions,
+    decoder: &mut Decoder,
+    topic: &Arc<str>,
+    partition: i32,
+    (payload, offset): (Option<&[u8]>, i64),
+    max_bytes: usize,
+    batch: &mut Batch,
+) {
+    let origin = Origin::Kafka {
+        topic: topic.clone(),
+        partition,
+        offset,
+    };
+    match payload {
+        Some(p) if p.len() > max_bytes => batch.errors.push(InputError {
+            origin,
+            error: DecodeError::line_too_long(max_bytes),
+        }),
+        Some(p) if !p.iter().all(u8::is_ascii_whitespace) => {
+            dec.one(decoder, batch, p, origin, partition.max(0) as u32)
+        }
+        _ => batch.errors.push(InputError {
+            origin,
+            error: DecodeError::new(Reason::MalformedJson, "empty message"),
+        }),
+    }
 }

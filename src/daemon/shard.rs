@@ -72,6 +72,8 @@ pub struct Shard {
     /// wall-clock time of the last record taken (for idleness)
     last_input: Instant,
     last_checkpoint: Instant,
+    /// how long the last checkpoint took (it grows with the state)
+    checkpoint_cost: std::time::Duration,
     dirty: bool,
     pub stats: ShardStats,
     found: Vec<Finding>,
@@ -162,6 +164,7 @@ impl Shard {
                 shared: shared.clone(),
                 last_input: now,
                 last_checkpoint: now,
+                checkpoint_cost: std::time::Duration::ZERO,
                 dirty: false,
                 stats: ShardStats::default(),
                 found: Vec::new(),
@@ -296,14 +299,20 @@ impl Shard {
     }
 
     /// Is a checkpoint due (something changed and the interval has passed)?
+    /// A checkpoint is due `checkpoint_interval` after the last one, or later when state is
+    /// large: at least `CHECKPOINT_SHARE_INVERSE - 1` times as long as the last one took, so
+    /// saving state costs at most about 1/CHECKPOINT_SHARE_INVERSE of the shard's time however
+    /// big its windows grow (a snapshot is the whole state: 1M keys is hundreds of MB).
     pub fn checkpoint_due(&self, now: Instant) -> bool {
-        let every = std::time::Duration::from_millis(self.shared.config.checkpoint_interval as u64);
+        let every = std::time::Duration::from_millis(self.shared.config.checkpoint_interval as u64)
+            .max(self.checkpoint_cost * (CHECKPOINT_SHARE_INVERSE - 1));
         self.dirty && now.saturating_duration_since(self.last_checkpoint) >= every
     }
 
     /// Save the engine with `positions` (which must cover exactly the records pushed so far),
     /// then forget the emitted uids the snapshot now covers.
     pub fn checkpoint<P: Serialize>(&mut self, positions: &P) -> io::Result<()> {
+        let started = Instant::now();
         self.emit()?;
         let file = StateFile {
             version: VERSION,
@@ -330,6 +339,7 @@ impl Shard {
         self.emitted.clear();
         self.dirty = false;
         self.last_checkpoint = Instant::now();
+        self.checkpoint_cost = self.last_checkpoint.saturating_duration_since(started);
         self.stats.checkpoints += 1;
         self.publish.publish(&self.engine, None);
         crate::telemetry::metrics()
@@ -339,6 +349,9 @@ impl Shard {
         Ok(())
     }
 }
+
+/// Checkpoints take at most about one part in this many of a shard's time.
+const CHECKPOINT_SHARE_INVERSE: u32 = 20;
 
 fn new_engine(shared: &Shared, loaded: &Loaded) -> Engine {
     Engine::new(&loaded.detectors, shared.config.lateness)
