@@ -200,7 +200,8 @@ impl Engine {
             self.dispatch(ev, out);
         } else {
             self.buffer.push(Pending::new(ev));
-            if self.buffer.len() > self.max_held {
+            // `while`: a restored buffer may be over a cap set lower since
+            while self.buffer.len() > self.max_held {
                 let p = self.buffer.pop().expect("over the cap");
                 self.stats.early += 1;
                 self.dispatch(p.ev, out);

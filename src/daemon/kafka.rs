@@ -417,6 +417,7 @@ fn consume(
                 .iter_mut()
                 .map(|((_, partition), part)| Job {
                     partition: *partition,
+                    upto: part.next,
                     part,
                     msgs: Vec::new(),
                     errors: Vec::new(),
@@ -428,7 +429,17 @@ fn consume(
                     .iter_mut()
                     .find(|j| j.partition == partition && &*j.part.topic == topic)
                 {
-                    Some(j) => j.msgs.push((m.payload(), m.offset())),
+                    // a rebalance during the polling can rewind the partition to its last
+                    // checkpoint: offsets already taken (in an earlier batch or earlier in this
+                    // one) are fetched again and must not be processed twice
+                    Some(j) if m.offset() < j.upto => tracing::debug!(
+                        "{topic}[{partition}]@{}: already taken, skipped",
+                        m.offset()
+                    ),
+                    Some(j) => {
+                        j.upto = m.offset() + 1;
+                        j.msgs.push((m.payload(), m.offset()));
+                    }
                     // not ours (a rebalance in flight): not committed, the owner reads it
                     None => tracing::debug!(
                         "{topic}[{partition}]@{}: partition not assigned here",
@@ -510,6 +521,8 @@ const CHUNK: usize = 128;
 /// One partition's messages of a batch: (payload, offset), in offset order.
 struct Job<'a> {
     partition: i32,
+    /// the next offset this batch takes (lower ones were processed already)
+    upto: i64,
     part: &'a mut Part,
     msgs: Vec<(Option<&'a [u8]>, i64)>,
     errors: Vec<InputError>,

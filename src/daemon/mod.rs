@@ -257,10 +257,17 @@ fn publish_detector_set(l: &Loaded) {
         let id = d.id.as_str();
         m.findings
             .with_label_values(&[id, d.family.name(), d.severity.name()]);
-        for c in [&m.updates, &m.suppressed, &m.excepted, &m.evictions] {
+        for c in [
+            &m.updates,
+            &m.suppressed,
+            &m.excepted,
+            &m.evictions,
+            &m.storms,
+        ] {
             c.with_label_values(&[id]);
         }
         m.state_keys.with_label_values(&[id]);
+        m.storm.with_label_values(&[id]);
     }
     for result in ["ok", "failed"] {
         m.reloads.with_label_values(&[result]);

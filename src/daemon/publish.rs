@@ -48,6 +48,7 @@ impl Publisher {
             &m.records_read,
             &m.bytes_read,
             &m.late_events,
+            &m.early_events,
             &m.duplicates,
             &m.checkpoints,
         ] {

@@ -300,20 +300,25 @@ impl Shard {
 
     /// Is a checkpoint due (something changed and the interval has passed)?
     /// A checkpoint is due `checkpoint_interval` after the last one, or later when state is
-    /// large: at least `CHECKPOINT_SHARE_INVERSE - 1` times as long as the last one took, so
-    /// saving state costs at most about 1/CHECKPOINT_SHARE_INVERSE of the shard's time however
-    /// big its windows grow (a snapshot is the whole state: 1M keys is hundreds of MB).
+    /// large: `CHECKPOINT_SHARE_INVERSE - 1` times as long as the last snapshot took to write,
+    /// so saving state costs at most about 1/CHECKPOINT_SHARE_INVERSE of the shard's time
+    /// however big its windows grow (a snapshot is the whole state: 1M keys is hundreds of MB),
+    /// but never more than `MAX_CHECKPOINT_SPACING` (well inside the CheckpointStale alert's 5
+    /// minutes, and one slow disk write does not delay the next by minutes).
     pub fn checkpoint_due(&self, now: Instant) -> bool {
+        let by_cost =
+            (self.checkpoint_cost * (CHECKPOINT_SHARE_INVERSE - 1)).min(MAX_CHECKPOINT_SPACING);
         let every = std::time::Duration::from_millis(self.shared.config.checkpoint_interval as u64)
-            .max(self.checkpoint_cost * (CHECKPOINT_SHARE_INVERSE - 1));
+            .max(by_cost);
         self.dirty && now.saturating_duration_since(self.last_checkpoint) >= every
     }
 
     /// Save the engine with `positions` (which must cover exactly the records pushed so far),
     /// then forget the emitted uids the snapshot now covers.
     pub fn checkpoint<P: Serialize>(&mut self, positions: &P) -> io::Result<()> {
-        let started = Instant::now();
         self.emit()?;
+        // the snapshot's own cost (a slow sink in emit() must not space checkpoints out)
+        let started = Instant::now();
         let file = StateFile {
             version: VERSION,
             shard: self.name.clone(),
@@ -352,6 +357,8 @@ impl Shard {
 
 /// Checkpoints take at most about one part in this many of a shard's time.
 const CHECKPOINT_SHARE_INVERSE: u32 = 20;
+/// Checkpoints of a large state are spaced by their cost up to this.
+const MAX_CHECKPOINT_SPACING: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn new_engine(shared: &Shared, loaded: &Loaded) -> Engine {
     Engine::new(&loaded.detectors, shared.config.lateness)

@@ -159,6 +159,13 @@ impl Engine {
             }
         }
         self.stats = snap.stats;
+        // storm counts go on from the saved ones (the minute buckets start empty)
+        for (d, w) in self.detectors.iter().zip(&mut self.storm) {
+            *w = Default::default();
+            if let Some(s) = self.stats.storms.get(&d.spec.id) {
+                w.stats = s.clone();
+            }
+        }
         Ok(report)
     }
 }

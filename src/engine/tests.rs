@@ -547,3 +547,44 @@ fn ties_on_event_time_follow_the_input_position_not_arrival() {
         "input order"
     );
 }
+
+#[test]
+fn storm_counts_go_on_across_a_snapshot() {
+    // `keys` credentials, each from three networks within a minute, starting at `at` seconds
+    let burst = |at: i64, keys: usize| -> Vec<Event> {
+        (0..3)
+            .flat_map(|net| {
+                (0..keys).map(move |k| {
+                    ev(
+                        at + net * 20,
+                        &format!("u{k}"),
+                        &format!("AKIA{at}X{k}"),
+                        &format!("10.{net}.{}.1", k % 250),
+                    )
+                })
+            })
+            .collect()
+    };
+    let mut e = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    let mut out = Vec::new();
+    for x in burst(0, 120) {
+        e.push(Arc::new(x), &mut out);
+    }
+    e.flush(&mut out);
+    let s = &e.stats().storms["credential-multi-network"];
+    assert_eq!((s.storms, s.findings), (1, 120));
+    let snap = serde_json::to_string(&e.snapshot().unwrap()).unwrap();
+    let mut back = Engine::new(&multi_network(), DEFAULT_LATENESS);
+    back.restore(serde_json::from_str(&snap).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for x in burst(7200, 120) {
+        back.push(Arc::new(x), &mut out);
+    }
+    back.flush(&mut out);
+    let s = &back.stats().storms["credential-multi-network"];
+    assert_eq!(
+        (s.storms, s.findings),
+        (2, 240),
+        "the second storm adds to the saved counts"
+    );
+}
