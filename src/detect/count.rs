@@ -40,8 +40,8 @@ pub struct CountState {
 
 /// One key's window. The `event_count` part is boxed: a `value_count` key (most keys, in
 /// practice) pays 8 bytes for it.
-#[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(from = "SavedWindow", into = "SavedWindow")]
+#[derive(Default, serde::Deserialize)]
+#[serde(from = "SavedWindow")]
 struct KeyWindow {
     newest: Millis,
     /// events in the window: value_count, those of the values still in it; event_count, the
@@ -55,7 +55,7 @@ struct KeyWindow {
     recent: Option<Box<Recent>>,
 }
 
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Recent {
     /// the times of the latest `gte` events, ascending
     times: VecDeque<Millis>,
@@ -68,8 +68,9 @@ struct Recent {
     beyond_first: Millis,
 }
 
-/// A window as snapshots store it (the layout before the event_count part was boxed).
-#[derive(Default, serde::Serialize, serde::Deserialize)]
+/// A window as snapshots store it (the layout before the event_count part was boxed; written
+/// borrowed by `KeyWindow`'s `Serialize`).
+#[derive(Default, serde::Deserialize)]
 struct SavedWindow {
     newest: Millis,
     values: Vec<Slot>,
@@ -103,24 +104,38 @@ impl From<SavedWindow> for KeyWindow {
     }
 }
 
-impl From<KeyWindow> for SavedWindow {
-    fn from(w: KeyWindow) -> SavedWindow {
-        let r = w.recent.map(|b| *b).unwrap_or_default();
-        SavedWindow {
-            newest: w.newest,
-            values: w.values,
-            oldest: w.oldest,
-            times: r.times,
-            recent: r.events,
-            count: w.count,
-            beyond: r.beyond,
-            beyond_first: r.beyond_first,
+impl serde::Serialize for KeyWindow {
+    /// As [`SavedWindow`], borrowed: a checkpoint copies nothing.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Ref<'a> {
+            newest: Millis,
+            values: &'a [Slot],
+            oldest: Millis,
+            times: &'a VecDeque<Millis>,
+            recent: &'a VecDeque<Arc<Event>>,
+            count: u64,
+            beyond: u64,
+            beyond_first: Millis,
         }
+        let (empty_t, empty_e) = (VecDeque::new(), VecDeque::new());
+        let r = self.recent.as_deref();
+        Ref {
+            newest: self.newest,
+            values: &self.values,
+            oldest: self.oldest,
+            times: r.map_or(&empty_t, |r| &r.times),
+            recent: r.map_or(&empty_e, |r| &r.events),
+            count: self.count,
+            beyond: r.map_or(0, |r| r.beyond),
+            beyond_first: r.map_or(0, |r| r.beyond_first),
+        }
+        .serialize(s)
     }
 }
 
 /// One distinct value of a `value_count` window.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Slot {
     value: Str,
     first: Millis,
