@@ -75,6 +75,10 @@ rows=$(
   replay "dense hour, 3M records, 1M keys" "$dense1m"
   replay "alert storm, 3M records, 1M keys raising" "$storm"
 )
+# memory per tracked key: the two dense hours differ only in their keys (1M against 1,000)
+mb() { echo "$rows" | grep -F "| $1 |" | awk -F'|' '{gsub(/[ MB]/, "", $8); print $8}'; }
+per_key=$(awk -v a="$(mb 'dense hour, 3M records, 1M keys')" -v b="$(mb 'dense hour, 3M records, 1,000 keys')" \
+  'BEGIN { printf "%.0f", (a - b) * 1024 * 1024 / 999000 }')
 
 latency() { # events/s
   log "latency at $1 events/s"
@@ -97,6 +101,9 @@ cores used. The realistic day is the median of three runs, the others one run ea
 | run | command | events/s | × floor | cores | × floor per CPU-s | max RSS | findings |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 $rows
+
+Memory per tracked key over all default detectors (the dense hour over 1M keys minus the one
+over 1,000, divided by the 999,000 extra keys): **$per_key bytes**.
 
 Live daemon, append to finding on stdout (\`cargo bench --bench latency -- RATE 10\`): p99
 **$lat20 ms** at 20,000 events/s, **$lat100 ms** at 100,000 events/s.
