@@ -151,17 +151,29 @@ impl Default for ReadOptions {
     }
 }
 
-/// Counts raw (compressed) bytes read, for progress.
+/// Counts the compressed bytes a gzip decoder takes, for progress. (Plain files are counted as
+/// they are read into chunks: a wrapper here would make every chunk be zeroed before the read.)
 struct Counting<R> {
     inner: R,
     read: Arc<AtomicU64>,
 }
 
-impl<R: Read> Read for Counting<R> {
+impl<R: BufRead> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counting<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        self.inner.consume(n);
     }
 }
 
@@ -254,13 +266,7 @@ pub fn read_input(
             }
         },
     };
-    let mut buffered = BufReader::with_capacity(
-        256 << 10,
-        Counting {
-            inner: raw,
-            read: raw_bytes.clone(),
-        },
-    );
+    let mut buffered = BufReader::with_capacity(256 << 10, raw);
     let gz = match buffered.fill_buf() {
         Ok(head) => head.starts_with(&[0x1f, 0x8b]),
         Err(e) => {
@@ -274,25 +280,30 @@ pub fn read_input(
             return;
         }
     };
-    let reader: Box<dyn Read> = if gz {
-        Box::new(MultiGzDecoder::new(buffered))
+    let (reader, count): (Box<dyn Read>, _) = if gz {
+        let counted = Counting {
+            inner: buffered,
+            read: raw_bytes.clone(),
+        };
+        (Box::new(MultiGzDecoder::new(counted)), None)
     } else {
-        Box::new(buffered)
+        (Box::new(buffered), Some(&**raw_bytes))
     };
-    read_stream(path, reader, gz, opts, emit);
+    read_stream(path, reader, gz, count, opts, emit);
 }
 
 /// Append up to `want` more bytes to `buf`; returns the bytes added and the error if the stream
-/// failed (what was read before the error is kept).
+/// failed (what was read before the error is kept). Reads into the spare capacity, so a reader
+/// that takes uninitialised buffers (a file) is not made to zero the chunk first.
 fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> (usize, Option<io::Error>) {
     let start = buf.len();
-    buf.resize(start + want, 0);
-    let mut got = 0;
+    buf.reserve(want);
     let mut err = None;
-    while got < want {
-        match r.read(&mut buf[start + got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
+    let mut limited = r.take(want as u64);
+    loop {
+        // read_to_end keeps what it read before an error
+        match limited.read_to_end(buf) {
+            Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 err = Some(e);
@@ -300,8 +311,7 @@ fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> (usize, Option<io::
             }
         }
     }
-    buf.truncate(start + got);
-    (got, err)
+    (buf.len() - start, err)
 }
 
 fn truncation_message(gz: bool, at: u64, e: &io::Error) -> String {
@@ -312,13 +322,22 @@ fn truncation_message(gz: bool, at: u64, e: &io::Error) -> String {
     }
 }
 
+/// `count`, when given, is told the bytes read (the raw bytes, for an uncompressed stream).
 fn read_stream(
     path: Arc<str>,
     mut r: Box<dyn Read>,
     gz: bool,
+    count: Option<&AtomicU64>,
     opts: ReadOptions,
     emit: &mut dyn FnMut(Piece),
 ) {
+    let fill = |r: &mut dyn Read, buf: &mut Vec<u8>, want: usize| {
+        let (n, e) = fill(r, buf, want);
+        if let Some(c) = count {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        (n, e)
+    };
     let mut buf = Vec::with_capacity(opts.chunk + 64 * 1024);
     // enough to see past a BOM and whitespace to the first key, whatever the chunk size
     let (_, err) = fill(&mut *r, &mut buf, opts.chunk.max(4096));

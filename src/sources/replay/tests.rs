@@ -269,3 +269,26 @@ fn inputs_are_ordered_by_their_first_event() {
         ]
     );
 }
+
+#[test]
+fn raw_bytes_count_the_file_as_stored_plain_or_gzip() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..5000).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    let opts = ReadOptions {
+        chunk: 4096,
+        ..ReadOptions::default()
+    };
+    for (name, data) in [
+        ("plain.jsonl", text.as_bytes().to_vec()),
+        ("packed.jsonl.gz", gz(text.as_bytes())),
+    ] {
+        let p = write(dir.path(), name, &data);
+        let raw = Arc::new(AtomicU64::new(0));
+        let mut pieces = Vec::new();
+        read_input(&Input::File(p), opts, &raw, &mut |x| pieces.push(x));
+        let (lines, errors) = lines_of(&pieces);
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        assert_eq!(lines.len(), 5000, "{name}");
+        assert_eq!(raw.load(Ordering::Relaxed), data.len() as u64, "{name}");
+    }
+}
