@@ -2,6 +2,8 @@
 //! line. Every timestamp derives from event time; the uid from detector id, key and window start,
 //! so replaying the same input yields the same findings byte for byte.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::context::BusinessContext;
@@ -98,51 +100,130 @@ pub struct Account {
     pub uid: Str,
 }
 
-/// One contributing event (OCSF Evidence Artifacts), with its source position.
-#[derive(Debug, Clone, Serialize)]
-pub struct Evidence {
-    pub actor: OcsfActor,
-    pub api: Api,
-    pub src_endpoint: Endpoint,
-    pub data: EvidenceData,
+/// One contributing event (OCSF Evidence Artifacts), with its source position. Serialised
+/// straight from the event: an alert storm raises millions, and copying every field into an
+/// owned record first cost more than writing it.
+#[derive(Debug, Clone)]
+pub struct Evidence(Arc<Event>);
+
+impl Evidence {
+    pub fn event(&self) -> &Event {
+        &self.0
+    }
+
+    /// The logged source when it is not an address (`lambda.amazonaws.com`).
+    pub fn src_name(&self) -> Option<&str> {
+        match self.0.source.ip {
+            None => self.0.source.raw.as_deref(),
+            Some(_) => None,
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Api {
-    pub operation: Str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service: Option<Service>,
+impl Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ev = &*self.0;
+        View {
+            actor: ActorView {
+                user: UserView {
+                    uid: &ev.actor.id,
+                    name: ev.actor.name.as_deref(),
+                    kind: ev.actor.kind.name(),
+                    credential_uid: ev.credential.as_ref().map(|c| c.id.as_str()),
+                    account: ev.actor.account.as_deref().map(|uid| Uid { uid }),
+                },
+            },
+            api: ApiView {
+                operation: &ev.action.name,
+                service: ev.action.service.as_deref().map(|name| Name { name }),
+            },
+            src_endpoint: EndpointView {
+                ip: ev.source.ip,
+                name: self.src_name(),
+                network: ev.source.network.as_deref(),
+                user_agent: ev.source.user_agent.as_deref(),
+            },
+            data: DataView {
+                time: ev.time,
+                time_dt: format_rfc3339(ev.time),
+                format: ev.format.name(),
+                event_uid: ev.id.as_deref(),
+                outcome: ev.action.outcome.name(),
+                resource: ev.action.resource.as_deref(),
+                origin: &ev.origin,
+            },
+        }
+        .serialize(s)
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Service {
-    pub name: Str,
+// The evidence as written: field names, order and omissions are the finding format.
+#[derive(Serialize)]
+struct View<'a> {
+    actor: ActorView<'a>,
+    api: ApiView<'a>,
+    src_endpoint: EndpointView<'a>,
+    data: DataView<'a>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Endpoint {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    /// the logged source when it is not an address (`lambda.amazonaws.com`)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<Str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub network: Option<Str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<Str>,
+#[derive(Serialize)]
+struct ActorView<'a> {
+    user: UserView<'a>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct EvidenceData {
-    pub time: Millis,
-    pub time_dt: String,
-    pub format: &'static str,
+#[derive(Serialize)]
+struct UserView<'a> {
+    uid: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_uid: Option<Str>,
-    pub outcome: &'static str,
+    name: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource: Option<Str>,
-    pub origin: Origin,
+    credential_uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<Uid<'a>>,
+}
+
+#[derive(Serialize)]
+struct Uid<'a> {
+    uid: &'a str,
+}
+
+#[derive(Serialize)]
+struct Name<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct ApiView<'a> {
+    operation: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<Name<'a>>,
+}
+
+#[derive(Serialize)]
+struct EndpointView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<std::net::IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DataView<'a> {
+    time: Millis,
+    time_dt: String,
+    format: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_uid: Option<&'a str>,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<&'a str>,
+    origin: &'a Origin,
 }
 
 /// bypassd's own fields.
@@ -197,35 +278,6 @@ fn user(ev: &Event) -> OcsfUser {
         kind: ev.actor.kind.name(),
         credential_uid: ev.credential.as_ref().map(|c| c.id.clone()),
         account: ev.actor.account.clone().map(|uid| Account { uid }),
-    }
-}
-
-fn evidence(ev: &Event) -> Evidence {
-    Evidence {
-        actor: OcsfActor { user: user(ev) },
-        api: Api {
-            operation: ev.action.name.clone(),
-            service: ev.action.service.clone().map(|name| Service { name }),
-        },
-        src_endpoint: Endpoint {
-            ip: ev.source.ip.map(|ip| ip.to_string()),
-            name: if ev.source.ip.is_none() {
-                ev.source.raw.clone()
-            } else {
-                None
-            },
-            network: ev.source.network.clone(),
-            user_agent: ev.source.user_agent.clone(),
-        },
-        data: EvidenceData {
-            time: ev.time,
-            time_dt: format_rfc3339(ev.time),
-            format: ev.format.name(),
-            event_uid: ev.id.clone(),
-            outcome: ev.action.outcome.name(),
-            resource: ev.action.resource.clone(),
-            origin: ev.origin.clone(),
-        },
     }
 }
 
@@ -286,7 +338,7 @@ impl Finding {
                 related_events_count: c.count,
             },
             actor: OcsfActor { user: user(last) },
-            evidences: c.evidence.iter().map(|e| evidence(e)).collect(),
+            evidences: c.evidence.iter().cloned().map(Evidence).collect(),
             unmapped: Unmapped {
                 detector: spec.id.clone(),
                 family: spec.family.name(),
