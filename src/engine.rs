@@ -17,6 +17,7 @@ use crate::alerts::context::context_of;
 use crate::alerts::dedup::{Dedup, Open, Verdict};
 use crate::alerts::finding::Finding;
 use crate::context::{Approval, ApprovalStore};
+use crate::detect::keyed::FastSet;
 use crate::detect::spec::Detector;
 use crate::detect::{Candidate, Ctx, Running, StateSize};
 use crate::event::{Event, Millis, Origin, Str};
@@ -293,8 +294,6 @@ struct Seen {
     current: FastSet<u64>,
     previous: FastSet<u64>,
 }
-
-type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 impl Seen {
     /// Remember `k`; false if it was already taken.

@@ -538,8 +538,7 @@ fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
         for j in jobs {
             let mut batch = Batch::default();
             let part = &mut *j.part;
-            for &(payload, offset) in &j.msgs {
-                let m = (payload, offset);
+            for &m in &j.msgs {
                 decode_one(
                     dec,
                     &mut part.decoder,
@@ -552,7 +551,7 @@ fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
                 for r in batch.records.drain(..) {
                     part.shard.push(r);
                 }
-                part.next = offset + 1;
+                part.next = m.1 + 1;
             }
             j.errors.append(&mut batch.errors);
         }

@@ -10,6 +10,9 @@ use crate::event::{Event, Millis, Origin, Pos, Str};
 /// relied on; anything that leaves the engine is sorted first).
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// The set counterpart of [`FastMap`].
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 /// State that knows when its key was last seen (event time).
 pub trait LastSeen {
     fn last_seen(&self) -> Millis;
