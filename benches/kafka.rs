@@ -33,16 +33,7 @@ fn producer(brokers: &str) -> ThreadedProducer<DefaultProducerContext> {
 }
 
 fn send(p: &ThreadedProducer<DefaultProducerContext>, line: &str) {
-    let mut rec = BaseRecord::<(), str>::to("audit").payload(line);
-    loop {
-        match p.send(rec) {
-            Ok(()) => return,
-            Err((_, r)) => {
-                rec = r;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    }
+    common::send_queued(p, BaseRecord::<(), str>::to("audit").payload(line));
 }
 
 /// `count` records of the realistic day, `from` on.

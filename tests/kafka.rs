@@ -37,16 +37,7 @@ fn produce(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, lines: &[S
             .and_then(|r| r.split('"').next())
             .unwrap_or_default()
             .to_string();
-        let mut rec = BaseRecord::to(topic).key(&key).payload(l);
-        loop {
-            match p.send(rec) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    rec = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
+        send_queued(p, BaseRecord::to(topic).key(&key).payload(l));
     }
     p.flush(Duration::from_secs(30)).expect("flush");
 }

@@ -361,3 +361,22 @@ pub fn tansu(topic: &str, topic_partitions: i32) -> Option<Tansu> {
     assert!(status.success(), "topic create");
     Some(t)
 }
+
+/// Hand `rec` to the producer, waiting while its queue is full.
+pub fn send_queued<K, P>(
+    p: &rdkafka::producer::ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
+    mut rec: rdkafka::producer::BaseRecord<'_, K, P>,
+) where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match p.send(rec) {
+            Ok(()) => return,
+            Err((_, r)) => {
+                rec = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
