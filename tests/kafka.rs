@@ -67,12 +67,17 @@ topics = ["audit"]
     );
 }
 
-/// uids `bypassd replay` finds in these lines.
-fn replay_lines(dir: &Path, lines: &[String]) -> BTreeSet<String> {
+/// `lines` written to a file for `bypassd replay`.
+fn replay_input(dir: &Path, lines: &[String]) -> std::path::PathBuf {
     let path = dir.join("replay-input.jsonl");
     let _ = std::fs::remove_file(&path);
     append(&path, lines);
-    replay_uids(&[&path])
+    path
+}
+
+/// uids `bypassd replay` finds in these lines.
+fn replay_lines(dir: &Path, lines: &[String]) -> BTreeSet<String> {
+    replay_uids(&[&replay_input(dir, lines)])
 }
 
 fn keys(range: std::ops::Range<usize>) -> Vec<String> {
@@ -144,8 +149,7 @@ fn tansu_kill_9_mid_stream_then_restart_gives_every_finding_exactly_once() {
     let before = read_findings(&d.join("c.findings.jsonl")).len();
     writer.join().unwrap();
     drop(p);
-    let want = replay_lines(d, &lines);
-    restart_after_kill(d, "c", before, &want);
+    restart_after_kill(d, "c", before, &[&replay_input(d, &lines)]);
 }
 
 #[test]

@@ -264,24 +264,81 @@ pub fn once_each(findings: &[Finding]) -> BTreeSet<String> {
 }
 
 /// After a `kill -9` that left `before` findings: the kill must have come before the end, and a
-/// restarted daemon must bring the union of both runs to exactly `want`, each uid once.
-pub fn restart_after_kill(dir: &Path, name: &str, before: usize, want: &BTreeSet<String>) {
+/// restarted daemon must bring the union of both runs to exactly what `bypassd replay` finds in
+/// `inputs`, each uid once. A timeout names the findings still missing (detector, key and the
+/// evidence's input positions), so a rare failure can be traced from CI's output alone.
+pub fn restart_after_kill(dir: &Path, name: &str, before: usize, inputs: &[&Path]) {
+    let replayed = replay_findings(inputs);
+    let want: BTreeSet<String> = replayed.keys().cloned().collect();
     assert!(
         before < want.len(),
         "the kill came before the end ({before} of {})",
         want.len()
     );
     let daemon = Daemon::start(dir, name);
-    daemon.wait_for(
-        Duration::from_secs(60),
-        "every finding after the restart",
-        |f| counts(f).len() >= want.len(),
-    );
+    let limit = Duration::from_secs(60);
+    let t = Instant::now();
+    loop {
+        let have = counts(&read_findings(&daemon.findings));
+        if have.len() >= want.len() {
+            break;
+        }
+        if t.elapsed() > limit {
+            let missing: Vec<&String> = replayed
+                .iter()
+                .filter(|(uid, _)| !have.contains_key(*uid))
+                .map(|(_, about)| about)
+                .collect();
+            panic!(
+                "timed out waiting for every finding after the restart: {} of {} distinct uids; \
+                 {} of replay's missing, first ones:\n{}\n--- daemon log ---\n{}",
+                have.len(),
+                want.len(),
+                missing.len(),
+                missing
+                    .iter()
+                    .take(10)
+                    .map(|m| format!("  {m}\n"))
+                    .collect::<String>(),
+                daemon.log_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(1500));
     let findings = daemon.findings.clone();
     let (code, _) = daemon.stop();
     assert_eq!(code, Some(0));
-    assert_eq!(&once_each(&read_findings(&findings)), want);
+    assert_eq!(&once_each(&read_findings(&findings)), &want);
+}
+
+/// Replay's findings by uid, each with a one-line description: detector, key and where its
+/// evidence came from.
+pub fn replay_findings(files: &[&Path]) -> BTreeMap<String, String> {
+    String::from_utf8(replay_stdout(files))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let origins: Vec<String> = v["evidences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    let o = &e["data"]["origin"];
+                    format!("line {} offset {}", o["line"], o["offset"])
+                })
+                .collect();
+            let about = format!(
+                "{} {} key={} evidence={}",
+                v["metadata"]["uid"].as_str().unwrap(),
+                v["finding_info"]["analytic"]["uid"],
+                v["unmapped"]["key"],
+                origins.join(",")
+            );
+            (v["metadata"]["uid"].as_str().unwrap().to_string(), about)
+        })
+        .collect()
 }
 
 // ---- tansu ------------------------------------------------------------------------------------
