@@ -385,7 +385,7 @@ fn update(
 /// A suppression period ended: its closing Update, when repeats are not reported yet.
 fn close(stats: &mut EngineStats, ctx: &Ctx, spec: &Detector, mut o: Open, out: &mut Vec<Finding>) {
     if let Some(c) = o.pending.take() {
-        update(stats, ctx, spec, c, &o, out);
+        update(stats, ctx, spec, *c, &o, out);
     }
 }
 

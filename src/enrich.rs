@@ -108,11 +108,11 @@ trusted_networks:
         let assume = r#","requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/AdminOfLastResort","roleSessionName":"carol"}"#;
         let mut ev = ct("AKIAX", "carol", assume);
         assert_eq!(ev.context.break_glass, None, "ListBuckets assumes nothing");
-        ev.assumed = Some(crate::event::Assumed {
+        ev.assumed = Some(Box::new(crate::event::Assumed {
             role: "arn:aws:iam::111122223333:role/AdminOfLastResort".into(),
             session_name: Some("carol".into()),
             credential_id: None,
-        });
+        }));
         let inv = Inventory::parse("inv.yaml", INV).unwrap();
         enrich(&mut ev, &inv);
         assert_eq!(ev.context.break_glass, Some(BreakGlassWhy::Inventory));

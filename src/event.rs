@@ -597,7 +597,7 @@ pub struct Event {
     pub source: Source,
     pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub assumed: Option<Assumed>,
+    pub assumed: Option<Box<Assumed>>,
     /// ticket / change / approval ids carried by the record itself
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tickets: Vec<Str>,

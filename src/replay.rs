@@ -425,12 +425,18 @@ pub fn run(
         // findings are serialised and written on their own thread, in the order sent: in an
         // alert storm, writing them costs more than finding them
         let (found_tx, found_rx) = sync_channel::<Vec<Finding>>(4);
+        // the writer hands each emptied batch back, so the engine thread fills vectors that
+        // already have room (in a storm, growing a fresh one per batch was a quarter of the
+        // run: every growth faults in new pages)
+        let (empty_tx, empty_rx) = sync_channel::<Vec<Finding>>(8);
         let sinks = opts.sinks.as_deref();
         let writer = std::thread::Builder::new()
             .name("replay-write".into())
             .spawn_scoped(s, move || -> io::Result<()> {
+                let mut buf = Vec::new();
                 for mut batch in found_rx {
-                    write_findings(&mut batch, out, progress, sinks)?;
+                    write_findings(&mut batch, &mut buf, out, progress, sinks)?;
+                    let _ = empty_tx.try_send(batch);
                 }
                 out.flush()
             })
@@ -438,7 +444,11 @@ pub fn run(
         // hand the findings so far to the writer; false once it has stopped (its error is
         // returned when it is joined)
         let send = |findings: &mut Vec<Finding>| -> bool {
-            findings.is_empty() || found_tx.send(std::mem::take(findings)).is_ok()
+            if findings.is_empty() {
+                return true;
+            }
+            let next = empty_rx.try_recv().unwrap_or_default();
+            found_tx.send(std::mem::replace(findings, next)).is_ok()
         };
         let work_rx = Arc::new(Mutex::new(work_rx));
         let raw = progress.raw_bytes.clone();
@@ -585,31 +595,33 @@ fn apply(
     Ok(())
 }
 
+/// Write `findings` (leaving the vector empty), serialised through `buf`: serde_json writes a
+/// finding in a few hundred small pieces, each a virtual call through `dyn Write`, so they go to
+/// `out` a megabyte at a time. `buf` is kept across calls (its pages stay mapped).
 fn write_findings(
     findings: &mut Vec<Finding>,
+    buf: &mut Vec<u8>,
     out: &mut dyn Write,
     progress: &Progress,
     sinks: Option<&crate::alerts::sinks::Sinks>,
 ) -> io::Result<()> {
-    if findings.is_empty() {
-        return Ok(());
-    }
-    // serialised into one buffer, then written at once: serde_json writes a finding in a few
-    // hundred small pieces, each a virtual call through `dyn Write`
-    let mut buf = Vec::with_capacity(findings.len() * 4096);
+    const FLUSH_AT: usize = 1 << 20;
+    buf.clear();
     for f in findings.drain(..) {
-        serde_json::to_writer(&mut buf, &f)?;
+        serde_json::to_writer(&mut *buf, &f)?;
         buf.push(b'\n');
         if let Some(s) = sinks {
             s.write(&f)?;
         }
-        if buf.len() >= 1 << 20 {
-            out.write_all(&buf)?;
+        if buf.len() >= FLUSH_AT {
+            out.write_all(buf)?;
             buf.clear();
         }
         progress.findings.fetch_add(1, Ordering::Relaxed);
     }
-    out.write_all(&buf)
+    out.write_all(buf)?;
+    buf.clear();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,8 +28,9 @@ pub struct Open {
     pub occurrences: u64,
     /// occurrences in the last record sent (Create or Update)
     pub reported: u64,
-    /// the newest repeat not reported yet: sent as the closing Update
-    pub pending: Option<Candidate>,
+    /// the newest repeat not reported yet: sent as the closing Update (boxed: most open
+    /// findings have none, and an alert storm holds a million of them)
+    pub pending: Option<Box<Candidate>>,
 }
 
 /// What to do with a candidate.
@@ -72,7 +73,7 @@ impl Dedup {
             o.pending = None;
             (Verdict::Update(c, o.clone()), None)
         } else {
-            o.pending = Some(c);
+            o.pending = Some(Box::new(c));
             (Verdict::Folded, None)
         }
     }

@@ -383,9 +383,9 @@ fn console_login(ev: &mut Event, r: &Record) {
     }
 }
 
-fn assumed(r: &Record) -> Option<Assumed> {
+fn assumed(r: &Record) -> Option<Box<Assumed>> {
     let rp = r.request_parameters.get()?;
-    Some(Assumed {
+    Some(Box::new(Assumed {
         role: Str::from(rp.role_arn.get()?),
         session_name: rp.role_session_name.get().map(Str::from),
         credential_id: r
@@ -394,7 +394,7 @@ fn assumed(r: &Record) -> Option<Assumed> {
             .and_then(|e| e.credentials.get())
             .and_then(|c| c.access_key_id.get())
             .map(Str::from),
-    })
+    }))
 }
 
 #[cfg(test)]

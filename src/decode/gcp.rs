@@ -356,7 +356,7 @@ fn is_read_method(method: &str) -> bool {
 }
 
 /// Minting a token or signature for a service account takes on that account's identity.
-fn assumed(p: &AuditLog, method: &str) -> Option<Assumed> {
+fn assumed(p: &AuditLog, method: &str) -> Option<Box<Assumed>> {
     let last = method.rsplit('.').next().unwrap_or(method);
     if !matches!(
         last,
@@ -369,11 +369,11 @@ fn assumed(p: &AuditLog, method: &str) -> Option<Assumed> {
         .get()
         .and_then(|r| r.name.get())
         .or(p.resource_name.get())?;
-    Some(Assumed {
+    Some(Box::new(Assumed {
         role: Str::from(sa),
         session_name: None,
         credential_id: None,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -382,10 +382,10 @@ fn issued_auth<'r, 'a>(r: &'r Record<'a>) -> Option<&'r Auth<'a>> {
 }
 
 /// A login takes on the identity of the token it issued: linked by the token's accessor.
-fn assumed(auth: &Auth) -> Option<Assumed> {
+fn assumed(auth: &Auth) -> Option<Box<Assumed>> {
     let meta = auth.metadata.get();
     let role = meta.and_then(role).or(auth.display_name.get())?;
-    Some(Assumed {
+    Some(Box::new(Assumed {
         role: Str::from(role),
         session_name: None,
         credential_id: auth
@@ -393,7 +393,7 @@ fn assumed(auth: &Auth) -> Option<Assumed> {
             .get()
             .or(auth.client_token.get())
             .map(Str::from),
-    })
+    }))
 }
 
 /// Who is logging in when no token was issued (the request entry, a failed login): the user

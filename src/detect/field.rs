@@ -597,11 +597,11 @@ mod tests {
         // carol in account A assumes a role in account B: the AssumeRole call is logged with
         // A's account, the session's later calls with B's; both name the new ASIA key
         let mut assume = named(Format::Cloudtrail, Some("111122223333"), "carol");
-        assume.assumed = Some(crate::event::Assumed {
+        assume.assumed = Some(Box::new(crate::event::Assumed {
             role: "arn:aws:iam::444455556666:role/BreakGlassAdmin".into(),
             session_name: Some("carol".into()),
             credential_id: Some("ASIAEXAMPLEXACCOUNT1".into()),
-        });
+        }));
         let mut used = named(Format::Cloudtrail, Some("444455556666"), "carol");
         used.credential = Some(crate::event::Credential::new(
             "ASIAEXAMPLEXACCOUNT1",
