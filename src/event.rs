@@ -471,39 +471,137 @@ impl Credential {
 
 /// Where the request came from. `raw` is always the value as logged; `ip` is set only when it
 /// parses as an address (`lambda.amazonaws.com`, `AWS Internal` and `08.1.250.216` do not).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What only some vendors add about the address (ASN, geography, device) is boxed apart
+/// ([`SourceVendor`], read through the accessors): most records carry none of it, and every
+/// event an evidence sample or the reorder buffer keeps pays for the fields it has inline. The
+/// serialised form is flat, as before.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(from = "SourceRepr<Str>")]
 pub struct Source {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<Str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<Str>,
     /// the source network (`203.0.113.0/24`, `2001:db8::/64`, or a trusted network's name),
     /// derived by the decoder from `ip`
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Str>,
+    /// the address is inside one of the inventory's trusted networks (set with `network`)
+    pub trusted: Option<bool>,
+    /// `None` when the vendor said nothing of the kind (see [`Source::set_vendor`])
+    vendor: Option<Box<SourceVendor>>,
+}
+
+/// What a vendor says about a source address besides the address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceVendor {
     /// autonomous system number, when the vendor enriches it (Okta, Entra)
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
     /// autonomous system / ISP name
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub as_org: Option<Str>,
     /// the vendor flagged the address as an anonymising proxy
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy: Option<bool>,
     /// where the vendor places the address (`country/region/city`, as much as it says)
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub geo: Option<Str>,
     /// a device identifier or fingerprint (Okta device fingerprint, Entra device id)
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<Str>,
-    /// the address is inside one of the inventory's trusted networks (set with `network`)
+}
+
+/// [`Source`] as it is serialised: every field flat, in this order.
+#[derive(Serialize, Deserialize)]
+struct SourceRepr<S> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trusted: Option<bool>,
+    ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw: Option<S>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<S>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<S>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    asn: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_org: Option<S>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxy: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geo: Option<S>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<S>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trusted: Option<bool>,
+}
+
+impl From<SourceRepr<Str>> for Source {
+    fn from(r: SourceRepr<Str>) -> Source {
+        let mut s = Source {
+            ip: r.ip,
+            raw: r.raw,
+            user_agent: r.user_agent,
+            network: r.network,
+            trusted: r.trusted,
+            vendor: None,
+        };
+        s.set_vendor(SourceVendor {
+            asn: r.asn,
+            as_org: r.as_org,
+            proxy: r.proxy,
+            geo: r.geo,
+            device: r.device,
+        });
+        s
+    }
+}
+
+impl Serialize for Source {
+    /// Flat, borrowed (see [`SourceRepr`]).
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let v = self.vendor.as_deref();
+        SourceRepr::<&Str> {
+            ip: self.ip,
+            raw: self.raw.as_ref(),
+            user_agent: self.user_agent.as_ref(),
+            network: self.network.as_ref(),
+            asn: v.and_then(|v| v.asn),
+            as_org: v.and_then(|v| v.as_org.as_ref()),
+            proxy: v.and_then(|v| v.proxy),
+            geo: v.and_then(|v| v.geo.as_ref()),
+            device: v.and_then(|v| v.device.as_ref()),
+            trusted: self.trusted,
+        }
+        .serialize(ser)
+    }
 }
 
 impl Source {
+    /// Set what the vendor says about the address (nothing is stored when it says nothing).
+    pub fn set_vendor(&mut self, v: SourceVendor) {
+        self.vendor = (v != SourceVendor::default()).then(|| Box::new(v));
+    }
+
+    /// The vendor's part, to change one field of it (created when absent).
+    pub fn vendor_mut(&mut self) -> &mut SourceVendor {
+        self.vendor.get_or_insert_with(Box::default)
+    }
+
+    pub fn asn(&self) -> Option<u32> {
+        self.vendor.as_ref().and_then(|v| v.asn)
+    }
+
+    pub fn as_org(&self) -> Option<&str> {
+        self.vendor.as_ref().and_then(|v| v.as_org.as_deref())
+    }
+
+    pub fn proxy(&self) -> Option<bool> {
+        self.vendor.as_ref().and_then(|v| v.proxy)
+    }
+
+    pub fn geo(&self) -> Option<&str> {
+        self.vendor.as_ref().and_then(|v| v.geo.as_deref())
+    }
+
+    pub fn device(&self) -> Option<&str> {
+        self.vendor.as_ref().and_then(|v| v.device.as_deref())
+    }
+
     /// Build from a logged source value, keeping it raw and parsing it when it is an address
     /// (also with a port glued on: `10.0.0.1:52344`, `[2001:db8::1]:443`).
     pub fn from_raw(raw: Option<&str>, user_agent: Option<&str>) -> Source {
@@ -756,6 +854,39 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_serialises_flat_and_stores_no_vendor_part_when_the_vendor_said_nothing() {
+        let mut s = Source::from_raw(Some("203.0.113.9"), Some("okta-ua"));
+        s.set_vendor(SourceVendor::default());
+        assert!(s.vendor.is_none());
+        let plain = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            plain,
+            r#"{"ip":"203.0.113.9","raw":"203.0.113.9","user_agent":"okta-ua"}"#
+        );
+        assert_eq!(serde_json::from_str::<Source>(&plain).unwrap(), s);
+
+        s.set_vendor(SourceVendor {
+            asn: Some(64496),
+            geo: Some("NL/Utrecht".into()),
+            device: Some("dev-1".into()),
+            ..SourceVendor::default()
+        });
+        s.trusted = Some(false);
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            text,
+            r#"{"ip":"203.0.113.9","raw":"203.0.113.9","user_agent":"okta-ua","asn":64496,"geo":"NL/Utrecht","device":"dev-1","trusted":false}"#
+        );
+        let back: Source = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(
+            (back.asn(), back.geo(), back.device()),
+            (Some(64496), Some("NL/Utrecht"), Some("dev-1"))
+        );
+        assert_eq!((back.as_org(), back.proxy()), (None, None));
+    }
 
     #[test]
     fn source_keeps_raw_values_that_are_not_addresses() {

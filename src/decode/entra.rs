@@ -8,7 +8,7 @@ use super::json::{LNum, LStr, LStrs, Obj};
 use super::DecodeError;
 use crate::event::{
     Action, Actor, ActorKind, Credential, CredentialKind, Event, Format, Origin, Outcome, Source,
-    Str,
+    SourceVendor, Str,
 };
 use crate::time::parse_time_text;
 
@@ -279,21 +279,24 @@ fn source(s: &SignIn, top: &SignIn) -> Source {
         s.ip_address.get().or(top.caller_ip_address.get()),
         s.user_agent.get(),
     );
-    src.asn = s
-        .autonomous_system_number
-        .int()
-        .and_then(|n| u32::try_from(n).ok())
-        .filter(|n| *n != 0);
-    src.geo = s.location.get().and_then(|l| {
-        let parts = [l.country_or_region.get(), l.state.get(), l.city.get()];
-        let known: Vec<&str> = parts.into_iter().flatten().collect();
-        (!known.is_empty()).then(|| Str::from(known.join("/")))
+    src.set_vendor(SourceVendor {
+        asn: s
+            .autonomous_system_number
+            .int()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n != 0),
+        geo: s.location.get().and_then(|l| {
+            let parts = [l.country_or_region.get(), l.state.get(), l.city.get()];
+            let known: Vec<&str> = parts.into_iter().flatten().collect();
+            (!known.is_empty()).then(|| Str::from(known.join("/")))
+        }),
+        device: s
+            .device_detail
+            .get()
+            .and_then(|d| d.device_id.get())
+            .map(Str::from),
+        ..SourceVendor::default()
     });
-    src.device = s
-        .device_detail
-        .get()
-        .and_then(|d| d.device_id.get())
-        .map(Str::from);
     src
 }
 

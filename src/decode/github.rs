@@ -156,7 +156,9 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     ev.actor = actor(&r, login, access);
     ev.credential = credential(&r, access);
     ev.source = Source::from_raw(r.actor_ip.get(), r.user_agent.get());
-    ev.source.geo = r.actor_location.get().and_then(geo);
+    if let Some(g) = r.actor_location.get().and_then(geo) {
+        ev.source.vendor_mut().geo = Some(g);
+    }
     ev.action = action(&r, name);
     Ok(ev)
 }

@@ -644,7 +644,9 @@ pub fn decode(m: &Mapping, v: &Json, origin: Origin) -> Result<Event, DecodeErro
         get("source.ip").as_deref(),
         get("source.user_agent").as_deref(),
     );
-    ev.source.device = s(get("source.device"));
+    if let Some(d) = s(get("source.device")) {
+        ev.source.vendor_mut().device = Some(d);
+    }
     ev.action.name = Str::from(action);
     ev.action.service = s(get("action.service"));
     ev.action.resource = s(get("action.resource"));

@@ -8,7 +8,7 @@ use super::json::{LBool, LList, LNum, LStr, Obj};
 use super::DecodeError;
 use crate::event::{
     Action, Actor, ActorKind, Credential, CredentialKind, Event, Format, Millis, Origin, Outcome,
-    Source, Str,
+    Source, SourceVendor, Str,
 };
 use crate::time::{from_epoch, parse_time_text};
 
@@ -348,19 +348,21 @@ fn source(src: Option<&Endpoint>, http: Option<&HttpRequest>) -> Source {
     let raw = src.and_then(|e| e.ip.get().or(e.hostname.get()).or(e.domain.get()));
     let mut s = Source::from_raw(raw, http.and_then(|h| h.user_agent.get()));
     let Some(src) = src else { return s };
+    let mut v = SourceVendor::default();
     if let Some(asys) = src.autonomous_system.get() {
-        s.asn = asys
+        v.asn = asys
             .number
             .int()
             .and_then(|n| u32::try_from(n).ok())
             .filter(|n| *n != 0);
-        s.as_org = asys.name.get().map(Str::from);
+        v.as_org = asys.name.get().map(Str::from);
     }
-    s.geo = src.location.get().and_then(|l| {
+    v.geo = src.location.get().and_then(|l| {
         let parts = [l.country.get(), l.region.get(), l.city.get()];
         let known: Vec<&str> = parts.into_iter().flatten().collect();
         (!known.is_empty()).then(|| Str::from(known.join("/")))
     });
+    s.set_vendor(v);
     s
 }
 

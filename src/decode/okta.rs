@@ -9,7 +9,7 @@ use super::json::{LBool, LList, LNum, LStr, Obj};
 use super::DecodeError;
 use crate::event::{
     Action, Actor, ActorKind, Credential, CredentialKind, Event, Format, Origin, Outcome, Source,
-    Str,
+    SourceVendor, Str,
 };
 use crate::time::parse_time_text;
 
@@ -257,19 +257,23 @@ fn source(r: &Record) -> Source {
         .and_then(|c| c.user_agent.get())
         .and_then(|u| u.raw_user_agent.get());
     let mut s = Source::from_raw(ip, ua);
-    s.geo = client
-        .and_then(|c| c.geographical_context.get())
-        .or(first_hop.and_then(|h| h.geographical_context.get()))
-        .and_then(geo);
+    let mut v = SourceVendor {
+        geo: client
+            .and_then(|c| c.geographical_context.get())
+            .or(first_hop.and_then(|h| h.geographical_context.get()))
+            .and_then(geo),
+        ..SourceVendor::default()
+    };
     if let Some(sc) = r.security_context.get() {
-        s.asn = sc.as_number.int().and_then(|n| u32::try_from(n).ok());
-        s.as_org = sc.as_org.get().or(sc.isp.get()).map(Str::from);
-        s.proxy = sc.is_proxy.0;
+        v.asn = sc.as_number.int().and_then(|n| u32::try_from(n).ok());
+        v.as_org = sc.as_org.get().or(sc.isp.get()).map(Str::from);
+        v.proxy = sc.is_proxy.0;
     }
     let debug = r.debug_context.get().and_then(|d| d.debug_data.get());
-    s.device = debug
+    v.device = debug
         .and_then(|d| d.device_fingerprint.get().or(d.dt_hash.get()))
         .map(Str::from);
+    s.set_vendor(v);
     s
 }
 

@@ -146,8 +146,8 @@ impl Field {
                 .and_then(|c| c.long_lived)
                 .map(|l| Cow::Borrowed(bool_str(l))),
             Field::CredentialBoundTo => ev.credential.as_ref().and_then(|c| opt(&c.bound_to)),
-            Field::SourceAsn => ev.source.asn.map(|a| Cow::Owned(a.to_string())),
-            Field::SourceDevice => opt(&ev.source.device),
+            Field::SourceAsn => ev.source.asn().map(|a| Cow::Owned(a.to_string())),
+            Field::SourceDevice => ev.source.device().map(Cow::Borrowed),
             Field::CredentialId => ev.credential.as_ref().map(|c| Cow::Borrowed(c.id.as_str())),
             Field::CredentialKind => ev.credential.as_ref().map(|c| Cow::Borrowed(c.kind.name())),
             Field::SessionId => opt(&ev.session),

@@ -20,7 +20,7 @@ pub trait LastSeen {
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Keyed<V> {
-    map: FastMap<Str, V>,
+    map: hashbrown::HashMap<Str, V, foldhash::fast::RandomState>,
     max_keys: usize,
     evicted: u64,
 }
@@ -28,7 +28,7 @@ pub struct Keyed<V> {
 impl<V: LastSeen> Keyed<V> {
     pub fn new(max_keys: usize) -> Keyed<V> {
         Keyed {
-            map: FastMap::default(),
+            map: hashbrown::HashMap::default(),
             max_keys: max_keys.max(1),
             evicted: 0,
         }
@@ -45,13 +45,13 @@ impl<V: LastSeen> Keyed<V> {
     /// The state for `key`, created by `make` (evicting first when at the cap). The key is
     /// copied only when it is new.
     pub fn get_or_insert(&mut self, key: &str, make: impl FnOnce() -> V) -> &mut V {
-        if !self.map.contains_key(key) {
-            if self.map.len() >= self.max_keys {
-                self.evict_oldest();
-            }
-            self.map.insert(Str::from(key), make());
+        if self.map.len() >= self.max_keys && !self.map.contains_key(key) {
+            self.evict_oldest();
         }
-        self.map.get_mut(key).expect("just inserted")
+        match self.map.raw_entry_mut().from_key(key) {
+            hashbrown::hash_map::RawEntryMut::Occupied(e) => e.into_mut(),
+            hashbrown::hash_map::RawEntryMut::Vacant(v) => v.insert(Str::from(key), make()).1,
+        }
     }
 
     /// Drop every key for which `keep` is false (expired by event time; not counted as evictions).

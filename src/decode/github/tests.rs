@@ -58,9 +58,9 @@ fn classic_pat_clone_maps_every_field() {
     assert_eq!(s.ip, Some("203.0.113.10".parse().unwrap()));
     assert_eq!(s.raw.as_deref(), Some("203.0.113.10"));
     assert_eq!(s.user_agent.as_deref(), Some("git/2.47.1"));
-    assert_eq!(s.geo.as_deref(), Some("NL"));
-    assert_eq!((s.asn, s.as_org.as_deref(), s.proxy), (None, None, None));
-    assert_eq!(s.device, None);
+    assert_eq!(s.geo(), Some("NL"));
+    assert_eq!((s.asn(), s.as_org(), s.proxy()), (None, None, None));
+    assert_eq!(s.device(), None);
     assert_eq!(
         s.network, None,
         "the Decoder sets the network, not the format decoder"
@@ -84,13 +84,13 @@ fn one_pat_from_three_networks() {
     }
     assert_eq!(evs[1].action.read_only, Some(true), "git.fetch reads");
     assert_eq!(evs[2].action.read_only, Some(false), "git.push writes");
-    assert_eq!(evs[1].source.geo.as_deref(), Some("US/California/San Jose"));
+    assert_eq!(evs[1].source.geo(), Some("US/California/San Jose"));
     let ua = evs[1].source.user_agent.as_deref();
     assert_eq!(ua, Some("git/2.39.3 (Apple Git-146)"));
     // a port glued to the address
     assert_eq!(evs[2].source.ip, Some("192.0.2.44".parse().unwrap()));
     assert_eq!(evs[2].source.raw.as_deref(), Some("192.0.2.44:51234"));
-    assert_eq!(evs[2].source.geo.as_deref(), Some("SG"));
+    assert_eq!(evs[2].source.geo(), Some("SG"));
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn fine_grained_pat_may_expire_and_ipv6_source() {
     );
     let v6: std::net::IpAddr = "2001:db8:85a3::8a2e:370:7334".parse().unwrap();
     assert_eq!(ev.source.ip, Some(v6));
-    assert_eq!(ev.source.geo.as_deref(), Some("DE/Berlin/Berlin"));
+    assert_eq!(ev.source.geo(), Some("DE/Berlin/Berlin"));
     let resource = ev.action.resource.as_deref();
     assert_eq!(resource, Some("example-org/infra-live"));
 }
@@ -176,7 +176,7 @@ fn branch_protection_override_from_a_web_session() {
     assert_eq!(ev.action.read_only, None);
     assert!(ev.credential.is_none(), "a web session logs no token");
     assert_eq!(ev.session, None);
-    assert_eq!(ev.source.geo.as_deref(), Some("NL"));
+    assert_eq!(ev.source.geo(), Some("NL"));
     assert!(ev
         .source
         .user_agent
@@ -194,7 +194,7 @@ fn rejected_push_with_a_user_to_server_token() {
     assert_eq!(ev.actor.impersonator.as_deref(), Some("release-helper"));
     let (_, kind, long_lived) = cred(&ev);
     assert_eq!((kind, long_lived), (APP, Some(false)));
-    assert_eq!(ev.source.geo.as_deref(), Some("CA/Ontario/Toronto"));
+    assert_eq!(ev.source.geo(), Some("CA/Ontario/Toronto"));
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn ruleset_pat_request_key_and_oauth_grant_events() {
     let ev = dec(line(10));
     assert_eq!(ev.action.name, "repository_ruleset.update");
     assert_eq!(ev.action.service.as_deref(), Some("repository_ruleset"));
-    assert_eq!(ev.source.geo.as_deref(), Some("NL/Utrecht"));
+    assert_eq!(ev.source.geo(), Some("NL/Utrecht"));
     assert_eq!(ev.actor.vendor_type.as_deref(), Some("user"));
 
     let ev = dec(line(11));
@@ -218,7 +218,7 @@ fn ruleset_pat_request_key_and_oauth_grant_events() {
         "the created key is not the credential"
     );
     assert_eq!(ev.source.user_agent, None);
-    assert_eq!(ev.source.geo, None);
+    assert_eq!(ev.source.geo(), None);
 
     let ev = dec(line(13));
     assert_eq!(ev.action.service.as_deref(), Some("oauth_access"));
@@ -240,7 +240,7 @@ fn scim_failure_belongs_to_the_enterprise() {
         )
     );
     assert_eq!(
-        ev.source.geo.as_deref(),
+        ev.source.geo(),
         Some("US/Virginia"),
         "missing levels are skipped"
     );
@@ -414,7 +414,7 @@ fn odd_field_types_do_not_reject_the_record() {
     let ev = dec(
         r#"{"@timestamp":1772409600000,"action":"repo.create","actor":"alice","actor_location":{"country_name":"Netherlands","city":"Delft"}}"#,
     );
-    assert_eq!(ev.source.geo.as_deref(), Some("Netherlands/Delft"));
+    assert_eq!(ev.source.geo(), Some("Netherlands/Delft"));
     let ev = dec(r#"{"@timestamp":1772409600000,"action":"audit","actor":"alice"}"#);
     assert_eq!(ev.action.service.as_deref(), Some("audit"));
 }
