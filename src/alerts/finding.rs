@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::context::BusinessContext;
 use crate::detect::field::display_key;
@@ -59,8 +60,8 @@ pub struct Product {
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingInfo {
     pub uid: String,
-    pub title: String,
-    pub desc: String,
+    pub title: Text,
+    pub desc: Text,
     pub types: Vec<&'static str>,
     pub analytic: Analytic,
     pub first_seen_time: Millis,
@@ -70,8 +71,8 @@ pub struct FindingInfo {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Analytic {
-    pub uid: String,
-    pub name: String,
+    pub uid: Text,
+    pub name: Text,
     pub type_id: u32,
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -229,7 +230,7 @@ struct DataView<'a> {
 /// bypassd's own fields.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unmapped {
-    pub detector: String,
+    pub detector: Text,
     pub family: &'static str,
     pub kind: &'static str,
     pub key: String,
@@ -243,7 +244,7 @@ pub struct Unmapped {
     pub distinct_values: Vec<Str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential: Option<CredentialRef>,
-    pub references: References,
+    pub references: Arc<RawValue>,
     pub evidence_truncated: bool,
     /// owner, ticket, expiry, approval: what the organisation declared about this use
     #[serde(skip_serializing_if = "is_empty_context")]
@@ -258,6 +259,76 @@ fn is_empty_context(c: &BusinessContext) -> bool {
 pub struct CredentialRef {
     pub id: Str,
     pub kind: &'static str,
+}
+
+/// A detector's text as every one of its findings shows it: kept once, with its JSON string
+/// literal escaped once, so a finding neither copies nor re-escapes it (a description is most
+/// of a kilobyte; in an alert storm escaping it was the writer's largest cost).
+#[derive(Debug, Clone)]
+pub struct Text {
+    plain: Arc<str>,
+    json: Arc<RawValue>,
+}
+
+impl Text {
+    pub fn new(s: &str) -> Text {
+        let json = serde_json::to_string(s).expect("a string serialises");
+        Text {
+            plain: Arc::from(s),
+            json: Arc::from(RawValue::from_string(json).expect("a JSON string literal")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.plain
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.plain
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.plain)
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        &*self.plain == other
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(s)
+    }
+}
+
+/// What a detector's findings show of its spec, prepared once when it is compiled.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub id: Text,
+    pub title: Text,
+    /// the description, trimmed
+    pub desc: Text,
+    pub references: Arc<RawValue>,
+}
+
+impl Shown {
+    pub fn new(id: &str, title: &str, description: &str, references: &References) -> Shown {
+        let refs = serde_json::to_string(references).expect("references serialise");
+        Shown {
+            id: Text::new(id),
+            title: Text::new(title),
+            desc: Text::new(description.trim()),
+            references: Arc::from(RawValue::from_string(refs).expect("serialised JSON")),
+        }
+    }
 }
 
 /// The finding uid: a stable hash of detector id, key and window start.
@@ -324,12 +395,12 @@ impl Finding {
             },
             finding_info: FindingInfo {
                 uid,
-                title: spec.title.clone(),
-                desc: spec.description.trim().to_string(),
+                title: spec.shown.title.clone(),
+                desc: spec.shown.desc.clone(),
                 types: vec![spec.family.name()],
                 analytic: Analytic {
-                    uid: spec.id.clone(),
-                    name: spec.title.clone(),
+                    uid: spec.shown.id.clone(),
+                    name: spec.shown.title.clone(),
                     type_id: 1,
                     kind: "Rule",
                 },
@@ -340,7 +411,7 @@ impl Finding {
             actor: OcsfActor { user: user(last) },
             evidences: c.evidence.iter().cloned().map(Evidence).collect(),
             unmapped: Unmapped {
-                detector: spec.id.clone(),
+                detector: spec.shown.id.clone(),
                 family: spec.family.name(),
                 kind: spec.kind.name(),
                 key: display_key(&c.key),
@@ -349,7 +420,7 @@ impl Finding {
                 occurrences: 1,
                 distinct_values: c.values.iter().map(|v| Str::from(display_key(v))).collect(),
                 credential,
-                references: spec.references.clone(),
+                references: spec.shown.references.clone(),
                 evidence_truncated: truncated,
                 context,
             },

@@ -82,10 +82,12 @@ impl Publisher {
         if f.activity_id == 1 {
             let severity = f.severity.to_ascii_lowercase();
             m.findings
-                .with_label_values(&[&f.unmapped.detector, f.unmapped.family, &severity])
+                .with_label_values(&[f.unmapped.detector.as_str(), f.unmapped.family, &severity])
                 .inc();
         } else {
-            m.updates.with_label_values(&[&f.unmapped.detector]).inc();
+            m.updates
+                .with_label_values(&[f.unmapped.detector.as_str()])
+                .inc();
         }
     }
 

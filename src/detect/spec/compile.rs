@@ -92,7 +92,9 @@ pub fn compile(file: &str, f: DetectorFile, errors: &mut Vec<String>) -> Option<
     if errors.len() > before {
         return None;
     }
+    let shown = crate::alerts::finding::Shown::new(&f.id, &f.title, &f.description, &f.references);
     Some(Detector {
+        shown,
         id: f.id,
         title: f.title,
         description: f.description,

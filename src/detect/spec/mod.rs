@@ -216,6 +216,8 @@ pub struct Detector {
     pub tests: Vec<TestCase>,
     /// the file it came from, for messages
     pub file: String,
+    /// id, title, description and references as its findings show them
+    pub shown: crate::alerts::finding::Shown,
 }
 
 impl Detector {
