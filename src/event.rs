@@ -476,11 +476,11 @@ impl Credential {
 /// event an evidence sample or the reorder buffer keeps pays for the fields it has inline. The
 /// serialised form is flat, as before.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(from = "SourceRepr<Str>")]
+#[serde(from = "SourceRepr<Str, Ua>")]
 pub struct Source {
     pub ip: Option<IpAddr>,
     pub raw: Option<Str>,
-    pub user_agent: Option<Str>,
+    pub user_agent: Option<Ua>,
     /// the source network (`203.0.113.0/24`, `2001:db8::/64`, or a trusted network's name),
     /// derived by the decoder from `ip`
     pub network: Option<Str>,
@@ -507,13 +507,13 @@ pub struct SourceVendor {
 
 /// [`Source`] as it is serialised: every field flat, in this order.
 #[derive(Serialize, Deserialize)]
-struct SourceRepr<S> {
+struct SourceRepr<S, U = S> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ip: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     raw: Option<S>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<S>,
+    user_agent: Option<U>,
     #[serde(skip_serializing_if = "Option::is_none")]
     network: Option<S>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -530,8 +530,8 @@ struct SourceRepr<S> {
     trusted: Option<bool>,
 }
 
-impl From<SourceRepr<Str>> for Source {
-    fn from(r: SourceRepr<Str>) -> Source {
+impl From<SourceRepr<Str, Ua>> for Source {
+    fn from(r: SourceRepr<Str, Ua>) -> Source {
         let mut s = Source {
             ip: r.ip,
             raw: r.raw,
@@ -555,7 +555,7 @@ impl Serialize for Source {
     /// Flat, borrowed (see [`SourceRepr`]).
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let v = self.vendor.as_deref();
-        SourceRepr::<&Str> {
+        SourceRepr::<&Str, &Ua> {
             ip: self.ip,
             raw: self.raw.as_ref(),
             user_agent: self.user_agent.as_ref(),
@@ -608,9 +608,71 @@ impl Source {
         Source {
             ip: raw.and_then(parse_addr),
             raw: raw.map(Str::from),
-            user_agent: user_agent.map(Str::from),
+            user_agent: user_agent.map(Ua::intern),
             ..Source::default()
         }
+    }
+}
+
+/// A user agent. One client sends the same long string (100-250 bytes) with every call, so
+/// each decode thread keeps the agents it saw lately and events share them: an event kept as
+/// evidence or held for ordering does not carry its own copy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ua(Arc<str>);
+
+/// Distinct agents a decode thread remembers; past this it starts afresh (a stream of ever-new
+/// agents costs one allocation each, as without sharing).
+const AGENTS_KEPT: usize = 4096;
+
+thread_local! {
+    static AGENTS: std::cell::RefCell<hashbrown::HashSet<Arc<str>, foldhash::fast::RandomState>> =
+        std::cell::RefCell::new(hashbrown::HashSet::default());
+}
+
+impl Ua {
+    /// The shared copy of `s` (made when this thread has not seen it lately).
+    pub fn intern(s: &str) -> Ua {
+        AGENTS.with(|a| {
+            let mut a = a.borrow_mut();
+            if let Some(known) = a.get(s) {
+                return Ua(known.clone());
+            }
+            if a.len() >= AGENTS_KEPT {
+                a.clear();
+            }
+            let new: Arc<str> = Arc::from(s);
+            a.insert(new.clone());
+            Ua(new)
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Ua {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Ua {
+    fn from(s: &str) -> Ua {
+        Ua(Arc::from(s))
+    }
+}
+
+impl Serialize for Ua {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ua {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ua, D::Error> {
+        Ok(Ua(Arc::<str>::deserialize(d)?))
     }
 }
 
@@ -854,6 +916,24 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_of_one_client_share_its_user_agent_and_ever_new_agents_stay_correct() {
+        let agent = "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux#6.5.0 lang/python#3.11.7";
+        let a = Source::from_raw(Some("10.0.0.1"), Some(agent));
+        let b = Source::from_raw(Some("10.0.0.2"), Some(&agent.to_string()));
+        let (ua, ub) = (a.user_agent.unwrap(), b.user_agent.unwrap());
+        assert_eq!(ua.as_str(), agent);
+        assert!(Arc::ptr_eq(&ua.0, &ub.0), "one copy for both events");
+        // past the table's size it starts afresh; every agent still reads back as given
+        for n in 0..(AGENTS_KEPT + 10) {
+            let s = format!("client/{n}");
+            assert_eq!(Ua::intern(&s).as_str(), s);
+        }
+        assert_eq!(Ua::intern(agent).as_str(), agent);
+        let json = serde_json::to_string(&ua).unwrap();
+        assert_eq!(serde_json::from_str::<Ua>(&json).unwrap(), ua);
+    }
 
     #[test]
     fn a_source_serialises_flat_and_stores_no_vendor_part_when_the_vendor_said_nothing() {

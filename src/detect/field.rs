@@ -155,7 +155,7 @@ impl Field {
             Field::SourceIp => ev.source.ip.map(|ip| Cow::Owned(ip.to_string())),
             Field::SourceRaw => opt(&ev.source.raw),
             Field::SourceNetwork => opt(&ev.source.network),
-            Field::UserAgent => opt(&ev.source.user_agent),
+            Field::UserAgent => ev.source.user_agent.as_deref().map(Cow::Borrowed),
             Field::ActionName => b(&ev.action.name),
             Field::ActionService => opt(&ev.action.service),
             Field::ActionResource => opt(&ev.action.resource),
