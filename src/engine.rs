@@ -26,7 +26,7 @@ use crate::time::MINUTE;
 
 pub const DEFAULT_LATENESS: Millis = 5 * MINUTE;
 
-/// At most this many events are held for ordering by default (about 40 MB of events): a dense
+/// At most this many events are held for ordering by default (about 33 MB of events): a dense
 /// hour (3M events) holds 250,000 events in five minutes. Past it the oldest goes to the
 /// detectors before its hold ends (counted in [`EngineStats::early`]); they place events that
 /// come out of order themselves, as they do for late ones.

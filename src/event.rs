@@ -921,7 +921,9 @@ mod tests {
     fn events_of_one_client_share_its_user_agent_and_ever_new_agents_stay_correct() {
         let agent = "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux#6.5.0 lang/python#3.11.7";
         let a = Source::from_raw(Some("10.0.0.1"), Some(agent));
-        let b = Source::from_raw(Some("10.0.0.2"), Some(&agent.to_string()));
+        // the same text in another buffer, as the next record's would be
+        let copy = String::from(agent);
+        let b = Source::from_raw(Some("10.0.0.2"), Some(copy.as_str()));
         let (ua, ub) = (a.user_agent.unwrap(), b.user_agent.unwrap());
         assert_eq!(ua.as_str(), agent);
         assert!(Arc::ptr_eq(&ua.0, &ub.0), "one copy for both events");

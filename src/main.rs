@@ -82,7 +82,7 @@ struct ReplayArgs {
     /// How late an event may arrive and still be put in order
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     lateness: Millis,
-    /// Hold at most this many events to put them in order (about 1.2 KB each); past it the oldest
+    /// Hold at most this many events to put them in order (about 1 KB each); past it the oldest
     /// goes to the detectors early (counted in the summary)
     #[arg(long, value_name = "N", default_value_t = bypassd::engine::DEFAULT_MAX_HELD)]
     max_held: usize,
