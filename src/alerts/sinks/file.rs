@@ -20,9 +20,34 @@ fn open(path: &Path) -> io::Result<(File, (u64, u64))> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)?;
+    if end_torn_line(&mut file)? {
+        tracing::warn!(path = %path.display(), "the file ended inside a line (a crash while writing it); ended that line so the next record starts on its own (the record it held is written again)");
+    }
     let m = file.metadata()?;
     Ok((file, (m.dev(), m.ino())))
+}
+
+/// A file appended to line by line whose last line has no newline was cut by a crash in the
+/// middle of a write: end it, so that the next line is not glued to the torn one (and lost with
+/// it). Returns whether it did. `file` must be open for reading and appending.
+pub fn end_torn_line(file: &mut File) -> io::Result<bool> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(false);
+    }
+    file.write_all(b"\n")?;
+    Ok(true)
 }
 
 impl FileOut {
@@ -78,7 +103,8 @@ const MAX_SCAN: u64 = 4 << 20;
 /// whole file when it is shorter than `from`, i.e. rotated since). A checkpoint saves where each
 /// file sink ends; findings written after it whose uids the emitted journal missed (the process
 /// died between writing the sink and the journal) are found here, so a restart does not write
-/// them again.
+/// them again. Only whole findings count: a line a crash cut short (no newline, or not a whole
+/// JSON document) was not delivered, and its finding must be written again.
 pub fn uids_since(path: &Path, from: u64) -> io::Result<HashSet<String>> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
@@ -86,13 +112,18 @@ pub fn uids_since(path: &Path, from: u64) -> io::Result<HashSet<String>> {
     file.seek(SeekFrom::Start(start))?;
     let mut text = Vec::new();
     file.read_to_end(&mut text)?;
+    // the piece after the last newline is a line still being written (or torn)
+    let complete = memchr::memrchr(b'\n', &text).map_or(0, |nl| nl + 1);
     const KEY: &[u8] = br#""metadata":{"uid":""#;
     let finder = memchr::memmem::Finder::new(KEY);
     let mut uids = HashSet::new();
-    for line in text.split(|b| *b == b'\n') {
+    for line in text[..complete].split(|b| *b == b'\n') {
         let Some(at) = finder.find(line) else {
             continue;
         };
+        if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_err() {
+            continue;
+        }
         let rest = &line[at + KEY.len()..];
         if let Some(end) = memchr::memchr(b'"', rest) {
             uids.insert(String::from_utf8_lossy(&rest[..end]).into_owned());
@@ -104,6 +135,36 @@ pub fn uids_since(path: &Path, from: u64) -> io::Result<HashSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_torn_by_a_crash_is_ended_on_open_and_names_no_delivered_finding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("findings.jsonl");
+        let whole = r#"{"metadata":{"uid":"aaa-1"},"x":1}"#;
+        let torn = r#"{"metadata":{"uid":"bbb-1"},"evidences":[{"a":1}"#;
+        std::fs::write(&path, format!("{whole}\n{torn}")).unwrap();
+        // the torn line is not a delivered finding, whether or not its newline came
+        assert_eq!(
+            uids_since(&path, 0).unwrap(),
+            HashSet::from(["aaa-1".to_string()])
+        );
+        let mut out = FileOut::open(&path).unwrap();
+        assert_eq!(
+            uids_since(&path, 0).unwrap(),
+            HashSet::from(["aaa-1".to_string()])
+        );
+        out.write(format!("{whole}\n").as_bytes()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            format!("{whole}\n{torn}\n{whole}\n"),
+            "the next record has a line of its own"
+        );
+        // a file that ends properly is left alone
+        drop(out);
+        FileOut::open(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
 
     #[test]
     fn follows_rename_and_removal_and_reopens_on_request() {

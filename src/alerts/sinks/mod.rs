@@ -11,6 +11,7 @@ mod alertmanager;
 pub mod config;
 mod deliver;
 mod file;
+pub use file::end_torn_line;
 mod http;
 mod kafka;
 pub mod spool;

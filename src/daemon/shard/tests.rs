@@ -104,3 +104,47 @@ fn a_crash_between_the_sink_and_the_journal_does_not_write_a_finding_twice() {
     feed(&mut shard, &shared_key("AKIAEXAMPLEC", 40));
     assert_eq!(emitted(d).len(), 3 * per_key);
 }
+
+#[test]
+fn a_finding_torn_by_a_crash_mid_write_is_written_again_whole_on_a_line_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, b) = run_then_crash(d, Some(3));
+    let first = emitted(d);
+    // kill -9 in the middle of writing B's last finding: half of it in the sink, its uid in
+    // neither the journal nor (whole) the sink; the journal's last uid torn as well
+    let out = d.join("out.jsonl");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let last_start = text[..text.len() - 1].rfind('\n').map_or(0, |i| i + 1);
+    let torn = &text[..last_start + (text.len() - last_start) / 2];
+    std::fs::write(&out, torn).unwrap();
+    let journal = d.join("state/src/s.emitted");
+    let j = std::fs::read_to_string(&journal).unwrap();
+    let kept: Vec<&str> = j
+        .lines()
+        .filter(|u| !first.last().unwrap().contains(*u))
+        .collect();
+    std::fs::write(&journal, format!("{}\n{}", kept.join("\n"), "0123abc")).unwrap();
+
+    let s = shared(d);
+    let (mut shard, _) = Shard::open::<u64>(&s, "src", "s").unwrap();
+    feed(&mut shard, &b);
+    shard.checkpoint(&6u64).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let parsed: Vec<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["metadata"]["uid"].to_string())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        parsed.len() + 1,
+        "one torn line, ended: {text}"
+    );
+    assert_eq!(
+        parsed, first,
+        "the torn finding written again whole, nothing twice"
+    );
+    assert_eq!(shard.stats.findings_emitted, 1);
+}
