@@ -20,14 +20,24 @@ fn open(path: &Path) -> io::Result<(File, (u64, u64))> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut file = OpenOptions::new()
+    let opened = OpenOptions::new()
         .create(true)
         .append(true)
         .read(true)
-        .open(path)?;
-    if end_torn_line(&mut file)? {
-        tracing::warn!(path = %path.display(), "the file ended inside a line (a crash while writing it); ended that line so the next record starts on its own (the record it held is written again)");
-    }
+        .open(path);
+    let file = match opened {
+        Ok(mut file) => {
+            if end_torn_line(&mut file)? {
+                tracing::warn!(path = %path.display(), "the file ended inside a line (a crash while writing it); ended that line so the next record starts on its own (the record it held is written again)");
+            }
+            file
+        }
+        // a file we may append to but not read: nothing to check
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            OpenOptions::new().create(true).append(true).open(path)?
+        }
+        Err(e) => return Err(e),
+    };
     let m = file.metadata()?;
     Ok((file, (m.dev(), m.ino())))
 }
