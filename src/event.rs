@@ -577,11 +577,6 @@ impl Source {
         self.vendor = (v != SourceVendor::default()).then(|| Box::new(v));
     }
 
-    /// The vendor's part, to change one field of it (created when absent).
-    pub fn vendor_mut(&mut self) -> &mut SourceVendor {
-        self.vendor.get_or_insert_with(Box::default)
-    }
-
     pub fn asn(&self) -> Option<u32> {
         self.vendor.as_ref().and_then(|v| v.asn)
     }
@@ -655,12 +650,6 @@ impl std::ops::Deref for Ua {
     type Target = str;
     fn deref(&self) -> &str {
         &self.0
-    }
-}
-
-impl From<&str> for Ua {
-    fn from(s: &str) -> Ua {
-        Ua(Arc::from(s))
     }
 }
 

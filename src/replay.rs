@@ -597,7 +597,8 @@ fn apply(
 
 /// Write `findings` (leaving the vector empty), serialised through `buf`: serde_json writes a
 /// finding in a few hundred small pieces, each a virtual call through `dyn Write`, so they go to
-/// `out` a megabyte at a time. `buf` is kept across calls (its pages stay mapped).
+/// `out` a megabyte at a time. `buf` is kept across calls (its pages stay mapped); it is left
+/// empty when this returns `Ok`.
 fn write_findings(
     findings: &mut Vec<Finding>,
     buf: &mut Vec<u8>,
@@ -606,7 +607,6 @@ fn write_findings(
     sinks: Option<&crate::alerts::sinks::Sinks>,
 ) -> io::Result<()> {
     const FLUSH_AT: usize = 1 << 20;
-    buf.clear();
     for f in findings.drain(..) {
         serde_json::to_writer(&mut *buf, &f)?;
         buf.push(b'\n');

@@ -297,12 +297,6 @@ impl std::fmt::Display for Text {
     }
 }
 
-impl PartialEq<str> for Text {
-    fn eq(&self, other: &str) -> bool {
-        &*self.plain == other
-    }
-}
-
 impl Serialize for Text {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.json.serialize(s)

@@ -13,7 +13,7 @@ use super::json::{LBool, LStr, Obj};
 use super::DecodeError;
 use crate::event::{
     Action, Actor, ActorKind, Credential, CredentialKind, Event, Format, Millis, Origin, Outcome,
-    Source, Str,
+    Source, SourceVendor, Str,
 };
 use crate::time::parse_time_text;
 
@@ -156,9 +156,10 @@ pub fn decode(text: &str, origin: Origin) -> Result<Event, DecodeError> {
     ev.actor = actor(&r, login, access);
     ev.credential = credential(&r, access);
     ev.source = Source::from_raw(r.actor_ip.get(), r.user_agent.get());
-    if let Some(g) = r.actor_location.get().and_then(geo) {
-        ev.source.vendor_mut().geo = Some(g);
-    }
+    ev.source.set_vendor(SourceVendor {
+        geo: r.actor_location.get().and_then(geo),
+        ..SourceVendor::default()
+    });
     ev.action = action(&r, name);
     Ok(ev)
 }

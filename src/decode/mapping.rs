@@ -15,7 +15,8 @@ use serde_yaml_ng::Value;
 
 use super::{DecodeError, Reason};
 use crate::event::{
-    Actor, ActorKind, Credential, CredentialKind, Event, Format, Origin, Outcome, Source, Str,
+    Actor, ActorKind, Credential, CredentialKind, Event, Format, Origin, Outcome, Source,
+    SourceVendor, Str,
 };
 use crate::time::{from_epoch, parse_time_text};
 
@@ -644,9 +645,10 @@ pub fn decode(m: &Mapping, v: &Json, origin: Origin) -> Result<Event, DecodeErro
         get("source.ip").as_deref(),
         get("source.user_agent").as_deref(),
     );
-    if let Some(d) = s(get("source.device")) {
-        ev.source.vendor_mut().device = Some(d);
-    }
+    ev.source.set_vendor(SourceVendor {
+        device: s(get("source.device")),
+        ..SourceVendor::default()
+    });
     ev.action.name = Str::from(action);
     ev.action.service = s(get("action.service"));
     ev.action.resource = s(get("action.resource"));
