@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -144,12 +144,10 @@ impl Shard {
                 "findings emitted after the last snapshot will not be emitted again"
             );
         }
-        let mut journal = OpenOptions::new()
+        let journal = OpenOptions::new()
             .create(true)
             .append(true)
-            .read(true)
             .open(&journal_path)?;
-        crate::alerts::sinks::end_torn_line(&mut journal)?;
         let now = Instant::now();
         let publish = Publisher::new(source, &engine);
         Ok((
@@ -368,18 +366,15 @@ fn new_engine(shared: &Shared, loaded: &Loaded) -> Engine {
         .with_inventory(loaded.inventory.clone())
 }
 
-/// The uids in the emitted journal. A last line without its newline was cut by a crash while
-/// it was written: it names no finding.
+/// The uids in the emitted journal. A last uid a crash cut short names no finding: it is cut
+/// first (so that the uids appended next start on a line of their own).
 fn read_journal(path: &Path) -> io::Result<HashSet<String>> {
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let complete = text.rfind('\n').map_or(0, |nl| nl + 1);
-            Ok(text[..complete]
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect())
-        }
+    crate::alerts::sinks::spool::cut_torn_tail(path)?;
+    match File::open(path) {
+        Ok(f) => BufReader::new(f)
+            .lines()
+            .filter(|l| !l.as_ref().is_ok_and(|l| l.is_empty()))
+            .collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(HashSet::new()),
         Err(e) => Err(e),
     }

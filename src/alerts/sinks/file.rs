@@ -44,8 +44,10 @@ fn open(path: &Path) -> io::Result<(File, (u64, u64))> {
 
 /// A file appended to line by line whose last line has no newline was cut by a crash in the
 /// middle of a write: end it, so that the next line is not glued to the torn one (and lost with
-/// it). Returns whether it did. `file` must be open for reading and appending.
-pub fn end_torn_line(file: &mut File) -> io::Result<bool> {
+/// it). Returns whether it did. `file` must be open for reading and appending. (A file sink's
+/// readers may be tailing it, so its torn line is ended, not cut as bypassd's own files are:
+/// see [`super::spool::cut_torn_tail`].)
+fn end_torn_line(file: &mut File) -> io::Result<bool> {
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(false);

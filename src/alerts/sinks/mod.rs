@@ -11,7 +11,6 @@ mod alertmanager;
 pub mod config;
 mod deliver;
 mod file;
-pub use file::end_torn_line;
 mod http;
 mod kafka;
 pub mod spool;

@@ -395,21 +395,27 @@ fn write_cursor(path: &Path, pos: Pos) -> Result<(), SpoolError> {
 /// A crash can leave the last line half written (its `write` never returned, so the finding is
 /// raised again): cut it. Returns the segment's length.
 fn repair_tail(path: &Path) -> Result<u64, SpoolError> {
+    cut_torn_tail(path).map_err(io_err(path))
+}
+
+/// Cut the last line of a file bypassd appends to line by line (a spool segment, the emitted
+/// journal) when it has no newline: a crash stopped its `write` half way, so what it held was
+/// not recorded and is raised again. Returns the file's length after (0 when it does not exist).
+pub fn cut_torn_tail(path: &Path) -> io::Result<u64> {
     let data = match fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(io_err(path)(e)),
+        Err(e) => return Err(e),
     };
     if data.is_empty() || data.last() == Some(&b'\n') {
         return Ok(data.len() as u64);
     }
     let keep = memchr::memrchr(b'\n', &data).map_or(0, |i| i + 1);
-    tracing::warn!(path = %path.display(), offset = keep, bytes = data.len() - keep, "spool ends in a partial line (a crash mid-write); cutting it");
-    let f = OpenOptions::new()
+    tracing::warn!(path = %path.display(), offset = keep, bytes = data.len() - keep, "file ends in a partial line (a crash mid-write); cutting it");
+    OpenOptions::new()
         .write(true)
-        .open(path)
-        .map_err(io_err(path))?;
-    f.set_len(keep as u64).map_err(io_err(path))?;
+        .open(path)?
+        .set_len(keep as u64)?;
     Ok(keep as u64)
 }
 

@@ -129,6 +129,13 @@ fn a_finding_torn_by_a_crash_mid_write_is_written_again_whole_on_a_line_of_its_o
     let s = shared(d);
     let (mut shard, _) = Shard::open::<u64>(&s, "src", "s").unwrap();
     feed(&mut shard, &b);
+    // the torn uid was cut from the journal; the one written again has a line of its own
+    let j = std::fs::read_to_string(&journal).unwrap();
+    assert!(!j.contains("0123abc"), "{j}");
+    assert_eq!(
+        j.lines().last(),
+        Some(first.last().unwrap().trim_matches('"'))
+    );
     shard.checkpoint(&6u64).unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
