@@ -106,6 +106,17 @@ impl Daemon {
         what: &str,
         pred: impl Fn(&[Finding]) -> bool,
     ) -> Vec<Finding> {
+        self.wait_for_explained(limit, what, pred, |_| String::new())
+    }
+
+    /// [`Daemon::wait_for`], with `explain`'s account of the findings so far in the panic.
+    pub fn wait_for_explained(
+        &self,
+        limit: Duration,
+        what: &str,
+        pred: impl Fn(&[Finding]) -> bool,
+        explain: impl Fn(&[Finding]) -> String,
+    ) -> Vec<Finding> {
         let t = Instant::now();
         loop {
             let f = read_findings(&self.findings);
@@ -114,8 +125,9 @@ impl Daemon {
             }
             if t.elapsed() > limit {
                 panic!(
-                    "timed out waiting for {what}: {} findings so far\n--- daemon log ---\n{}",
+                    "timed out waiting for {what}: {} findings so far\n{}--- daemon log ---\n{}",
                     f.len(),
+                    explain(&f),
                     self.log_text()
                 );
             }
@@ -242,14 +254,7 @@ pub fn replay_stdout<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<u8> {
 
 /// uids `bypassd replay` finds in these files: what the daemon must emit, each once.
 pub fn replay_uids(files: &[&Path]) -> BTreeSet<String> {
-    String::from_utf8(replay_stdout(files))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["metadata"]["uid"].as_str().unwrap().to_string()
-        })
-        .collect()
+    replay_findings(files).into_keys().collect()
 }
 
 /// The distinct uids, asserting none was emitted twice.
@@ -276,35 +281,30 @@ pub fn restart_after_kill(dir: &Path, name: &str, before: usize, inputs: &[&Path
         want.len()
     );
     let daemon = Daemon::start(dir, name);
-    let limit = Duration::from_secs(60);
-    let t = Instant::now();
-    loop {
-        let have = counts(&read_findings(&daemon.findings));
-        if have.len() >= want.len() {
-            break;
-        }
-        if t.elapsed() > limit {
+    daemon.wait_for_explained(
+        Duration::from_secs(60),
+        "every finding after the restart",
+        |f| counts(f).len() >= want.len(),
+        |f| {
+            let have = counts(f);
             let missing: Vec<&String> = replayed
                 .iter()
                 .filter(|(uid, _)| !have.contains_key(*uid))
                 .map(|(_, about)| about)
                 .collect();
-            panic!(
-                "timed out waiting for every finding after the restart: {} of {} distinct uids; \
-                 {} of replay's missing, first ones:\n{}\n--- daemon log ---\n{}",
+            let first: String = missing
+                .iter()
+                .take(10)
+                .map(|m| format!("  {m}\n"))
+                .collect();
+            format!(
+                "{} of {} distinct uids; {} of replay's missing, first ones:\n{first}",
                 have.len(),
                 want.len(),
-                missing.len(),
-                missing
-                    .iter()
-                    .take(10)
-                    .map(|m| format!("  {m}\n"))
-                    .collect::<String>(),
-                daemon.log_text()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+                missing.len()
+            )
+        },
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let findings = daemon.findings.clone();
     let (code, _) = daemon.stop();
