@@ -324,8 +324,7 @@ impl Raise<'_> {
     /// for the same detector and key inside its `suppress` period into the open finding
     /// (counted, and reported by Updates); else raise a new finding with its business context.
     fn raise(&mut self, i: usize, spec: &Detector, c: Candidate, out: &mut Vec<Finding>) {
-        let last = c.evidence.last().expect("a candidate has evidence");
-        if spec.except.as_ref().is_some_and(|x| x.matches(last)) {
+        if spec.except.as_ref().is_some_and(|x| x.matches(&c.trigger)) {
             *self.stats.excepted.entry(spec.id.clone()).or_default() += 1;
             return;
         }
@@ -336,8 +335,7 @@ impl Raise<'_> {
         match verdict {
             Verdict::Create(c) => {
                 *self.stats.findings.entry(spec.id.clone()).or_default() += 1;
-                let last = c.evidence.last().expect("a candidate has evidence");
-                let context = context_of(last, self.ctx.inventory, self.ctx.approvals);
+                let context = context_of(&c.trigger, self.ctx.inventory, self.ctx.approvals);
                 let key = c.key.clone();
                 let f = Finding::new(spec, c, context);
                 let span = (f.start_time, f.end_time);
@@ -375,8 +373,7 @@ fn update(
     out: &mut Vec<Finding>,
 ) {
     *stats.updates.entry(spec.id.clone()).or_default() += 1;
-    let last = c.evidence.last().expect("a candidate has evidence");
-    let context = context_of(last, ctx.inventory, ctx.approvals);
+    let context = context_of(&c.trigger, ctx.inventory, ctx.approvals);
     out.push(Finding::update(
         spec,
         c,

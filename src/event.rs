@@ -765,6 +765,32 @@ pub struct Event {
     /// snapshots so a restored event is judged as it was when decoded
     #[serde(default)]
     pub context: Context,
+    /// what detectors keep of this event, made by the first that keeps it
+    #[serde(skip)]
+    kept: KeptOnce,
+}
+
+/// The evidence of an event, made once however many detectors keep it. A copy of the event
+/// starts without it (the copy may be changed), and it takes no part in comparisons.
+#[derive(Default)]
+struct KeptOnce(std::sync::OnceLock<crate::evidence::Ev>);
+
+impl Clone for KeptOnce {
+    fn clone(&self) -> KeptOnce {
+        KeptOnce::default()
+    }
+}
+
+impl PartialEq for KeptOnce {
+    fn eq(&self, _: &KeptOnce) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for KeptOnce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
 }
 
 /// Why an identity counts as break-glass.
@@ -898,7 +924,21 @@ impl Event {
             dedup: None,
             partial: false,
             context: Context::default(),
+            kept: KeptOnce::default(),
         }
+    }
+
+    /// What a detector keeps of this event as evidence (shared by all that keep it).
+    pub fn evidence(&self) -> crate::evidence::Ev {
+        self.kept
+            .0
+            .get_or_init(|| Arc::new(crate::evidence::Evidence::of(self)))
+            .clone()
+    }
+
+    /// The total order's key (see [`Event::order`]), comparable with evidence's.
+    pub fn order_key(&self) -> (Millis, Pos, &Origin) {
+        (self.time, self.pos, &self.origin)
     }
 }
 

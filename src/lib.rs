@@ -4,6 +4,7 @@
 //! alerts -> output.
 //!
 //! - [`event`]: the normalised identity event every decoder produces
+//! - [`evidence`]: what detectors keep of an event to show in a finding
 //! - [`time`]: timestamps and durations in UTC milliseconds
 //! - [`network`]: source networks (/24, /64) from addresses
 //! - [`context`]: approvals and other context records
@@ -26,6 +27,7 @@ pub mod detect;
 pub mod engine;
 pub mod enrich;
 pub mod event;
+pub mod evidence;
 pub mod inventory;
 pub mod network;
 pub mod replay;

@@ -160,6 +160,11 @@ mod tests {
             start: t,
             end: t,
             evidence: Vec::new(),
+            trigger: std::sync::Arc::new(crate::event::Event::new(
+                t,
+                crate::event::Format::Cloudtrail,
+                crate::event::Origin::unknown(),
+            )),
             count: 1,
             values: Vec::new(),
             note: String::new(),

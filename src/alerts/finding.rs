@@ -11,7 +11,8 @@ use super::context::BusinessContext;
 use crate::detect::field::display_key;
 use crate::detect::spec::{Detector, References};
 use crate::detect::Candidate;
-use crate::event::{Event, Millis, Origin, Str};
+use crate::event::{Millis, Origin, Str};
+use crate::evidence::Ev;
 use crate::time::format_rfc3339;
 
 pub const OCSF_VERSION: &str = "1.4.0";
@@ -102,22 +103,19 @@ pub struct Account {
 }
 
 /// One contributing event (OCSF Evidence Artifacts), with its source position. Serialised
-/// straight from the event: an alert storm raises millions, and copying every field into an
-/// owned record first cost more than writing it.
+/// straight from the detectors' evidence: an alert storm raises millions, and copying every field
+/// into an owned record first cost more than writing it.
 #[derive(Debug, Clone)]
-pub struct Evidence(Arc<Event>);
+pub struct Evidence(Ev);
 
 impl Evidence {
-    pub fn event(&self) -> &Event {
+    pub fn event(&self) -> &crate::evidence::Evidence {
         &self.0
     }
 
     /// The logged source when it is not an address (`lambda.amazonaws.com`).
     pub fn src_name(&self) -> Option<&str> {
-        match self.0.source.ip {
-            None => self.0.source.raw.as_deref(),
-            Some(_) => None,
-        }
+        self.0.source_name()
     }
 }
 
@@ -127,30 +125,30 @@ impl Serialize for Evidence {
         View {
             actor: ActorView {
                 user: UserView {
-                    uid: &ev.actor.id,
-                    name: ev.actor.name.as_deref(),
-                    kind: ev.actor.kind.name(),
-                    credential_uid: ev.credential.as_ref().map(|c| c.id.as_str()),
-                    account: ev.actor.account.as_deref().map(|uid| Uid { uid }),
+                    uid: ev.actor_id(),
+                    name: ev.actor_name(),
+                    kind: ev.actor_kind.name(),
+                    credential_uid: ev.credential_id(),
+                    account: ev.account().map(|uid| Uid { uid }),
                 },
             },
             api: ApiView {
-                operation: &ev.action.name,
-                service: ev.action.service.as_deref().map(|name| Name { name }),
+                operation: ev.operation(),
+                service: ev.service().map(|name| Name { name }),
             },
             src_endpoint: EndpointView {
-                ip: ev.source.ip,
-                name: self.src_name(),
-                network: ev.source.network.as_deref(),
-                user_agent: ev.source.user_agent.as_deref(),
+                ip: ev.ip,
+                name: ev.source_name(),
+                network: ev.network(),
+                user_agent: ev.user_agent.as_deref(),
             },
             data: DataView {
                 time: ev.time,
                 time_dt: format_rfc3339(ev.time),
                 format: ev.format.name(),
-                event_uid: ev.id.as_deref(),
-                outcome: ev.action.outcome.name(),
-                resource: ev.action.resource.as_deref(),
+                event_uid: ev.event_id(),
+                outcome: ev.outcome.name(),
+                resource: ev.resource(),
                 origin: &ev.origin,
             },
         }
@@ -336,13 +334,13 @@ pub fn finding_uid(detector: &str, key: &str, window_start: Millis) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&buf))
 }
 
-fn user(ev: &Event) -> OcsfUser {
+fn user(ev: &crate::evidence::Evidence) -> OcsfUser {
     OcsfUser {
-        uid: ev.actor.id.clone(),
-        name: ev.actor.name.clone(),
-        kind: ev.actor.kind.name(),
-        credential_uid: ev.credential.as_ref().map(|c| c.id.clone()),
-        account: ev.actor.account.clone().map(|uid| Account { uid }),
+        uid: ev.actor_id().into(),
+        name: ev.actor_name().map(Into::into),
+        kind: ev.actor_kind.name(),
+        credential_uid: ev.credential_id().map(Into::into),
+        account: ev.account().map(|uid| Account { uid: uid.into() }),
     }
 }
 
@@ -352,10 +350,13 @@ impl Finding {
         let last = c.evidence.last().expect("a candidate has evidence");
         let uid = finding_uid(&spec.id, &c.key, c.window_start);
         let truncated = c.count > c.evidence.len() as u64;
-        let credential = last.credential.as_ref().map(|cr| CredentialRef {
-            id: cr.id.clone(),
-            kind: cr.kind.name(),
-        });
+        let credential = last
+            .credential_id()
+            .zip(last.credential_kind)
+            .map(|(id, kind)| CredentialRef {
+                id: id.into(),
+                kind: kind.name(),
+            });
         Finding {
             class_uid: 2004,
             class_name: "Detection Finding",

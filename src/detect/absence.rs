@@ -173,6 +173,7 @@ fn candidate(p: &Params, key: Str, ev: Arc<Event>) -> Candidate {
         end: ev.time,
         count: 1,
         values: Vec::new(),
-        evidence: vec![ev],
+        evidence: vec![ev.evidence()],
+        trigger: ev,
     }
 }

@@ -21,6 +21,7 @@ use super::keyed::{Keyed, LastSeen};
 use super::spec::{Detector, Kind};
 use super::{Candidate, StateSize};
 use crate::event::{Event, Millis, Str};
+use crate::evidence::Ev;
 
 /// Distinct values tracked per key at least (a `value_count` with a larger threshold tracks four
 /// times its threshold).
@@ -60,7 +61,7 @@ struct Recent {
     /// the times of the latest `gte` events, ascending
     times: VecDeque<Millis>,
     /// the latest events, for evidence, in the total order
-    events: VecDeque<Arc<Event>>,
+    events: VecDeque<Ev>,
     /// times dropped from `times` (older than the kept ones) while still inside the window; 0
     /// once the oldest kept time leaves it, as every dropped one has then left too
     beyond: u64,
@@ -76,7 +77,7 @@ struct SavedWindow {
     values: Vec<Slot>,
     oldest: Millis,
     times: VecDeque<Millis>,
-    recent: VecDeque<Arc<Event>>,
+    recent: VecDeque<Ev>,
     count: u64,
     #[serde(default)]
     beyond: u64,
@@ -113,7 +114,7 @@ impl serde::Serialize for KeyWindow {
             values: &'a [Slot],
             oldest: Millis,
             times: &'a VecDeque<Millis>,
-            recent: &'a VecDeque<Arc<Event>>,
+            recent: &'a VecDeque<Ev>,
             count: u64,
             beyond: u64,
             beyond_first: Millis,
@@ -142,7 +143,7 @@ struct Slot {
     last: Millis,
     events: u64,
     /// its latest event in the total order: the evidence
-    ev: Arc<Event>,
+    ev: Ev,
 }
 
 impl LastSeen for KeyWindow {
@@ -251,7 +252,7 @@ impl CountState {
         // every event at or past the threshold is a candidate: the engine folds repeats inside
         // the detector's suppression period into the open finding
         if reached >= p.gte {
-            out.push(candidate(spec, key, w, p.field, p.timespan));
+            out.push(candidate(spec, key, w, p.field, p.timespan, ev));
         }
     }
 
@@ -276,8 +277,8 @@ impl KeyWindow {
             s.events += 1;
             s.first = s.first.min(ev.time);
             s.last = s.last.max(ev.time);
-            if ev.order(&s.ev).is_gt() {
-                s.ev = ev.clone();
+            if ev.order_key() > s.ev.order_key() {
+                s.ev = ev.evidence();
             }
             return;
         }
@@ -308,7 +309,7 @@ impl KeyWindow {
             first: ev.time,
             last: ev.time,
             events: 1,
-            ev: ev.clone(),
+            ev: ev.evidence(),
         });
     }
 
@@ -358,8 +359,8 @@ impl KeyWindow {
                 r.beyond += 1;
             }
         }
-        let at = r.events.partition_point(|e| e.order(ev).is_lt());
-        r.events.insert(at, ev.clone());
+        let at = r.events.partition_point(|e| e.order_key() < ev.order_key());
+        r.events.insert(at, ev.evidence());
         if r.events.len() > max_evidence {
             r.events.pop_front();
         }
@@ -378,13 +379,14 @@ fn candidate(
     w: &KeyWindow,
     field: Option<Field>,
     timespan: Millis,
+    trigger: &Arc<Event>,
 ) -> Candidate {
     let span = humantime::format_duration(std::time::Duration::from_millis(timespan as u64));
     let horizon = w.newest.saturating_sub(timespan);
     let (start, evidence, values, note) = match field {
         Some(f) => {
             let mut slots: Vec<&Slot> = w.values.iter().collect();
-            slots.sort_by(|a, b| a.ev.order(&b.ev));
+            slots.sort_by(|a, b| a.ev.order_key().cmp(&b.ev.order_key()));
             let mut values: Vec<Str> = slots.iter().map(|s| s.value.clone()).collect();
             values.sort();
             let start = slots
@@ -425,6 +427,7 @@ fn candidate(
         start,
         end: w.newest,
         evidence,
+        trigger: trigger.clone(),
         count: w.count,
         values,
         note,

@@ -94,7 +94,8 @@ impl EachState {
             window_start,
             start: ev.time,
             end: ev.time,
-            evidence: vec![ev.clone()],
+            evidence: vec![ev.evidence()],
+            trigger: ev.clone(),
             count: 1,
             values: Vec::new(),
         });

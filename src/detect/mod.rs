@@ -21,12 +21,14 @@ use std::sync::Arc;
 
 use crate::context::ApprovalStore;
 use crate::event::{Event, Millis, Str};
+use crate::evidence::{Ev, Evidence};
 use crate::inventory::Inventory;
 use field::Resolved;
 use spec::{Detector, Kind};
 
 /// What a detector hands the engine; the engine suppresses repeats and builds the finding.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "SavedCandidate")]
 pub struct Candidate {
     /// the group-by key (U+001F between fields)
     pub key: Str,
@@ -36,13 +38,53 @@ pub struct Candidate {
     pub start: Millis,
     pub end: Millis,
     /// contributing events, time-ordered, at most the detector's `max_evidence`
-    pub evidence: Vec<Arc<Event>>,
+    pub evidence: Vec<Ev>,
+    /// the event that raised it: the detector's `except` and the business context are decided
+    /// on it
+    pub trigger: Arc<Event>,
     /// how many events contributed in all
     pub count: u64,
     /// distinct values counted (value_count), sorted
     pub values: Vec<Str>,
     /// one line of explanation
     pub note: String,
+}
+
+/// A candidate as snapshots stored it before it had a trigger: the last evidence event was it.
+#[derive(serde::Deserialize)]
+struct SavedCandidate {
+    key: Str,
+    window_start: Millis,
+    start: Millis,
+    end: Millis,
+    evidence: Vec<Ev>,
+    trigger: Option<Arc<Event>>,
+    count: u64,
+    values: Vec<Str>,
+    note: String,
+}
+
+impl TryFrom<SavedCandidate> for Candidate {
+    type Error = &'static str;
+
+    fn try_from(s: SavedCandidate) -> Result<Candidate, &'static str> {
+        let trigger = match (s.trigger, s.evidence.last()) {
+            (Some(t), _) => t,
+            (None, Some(last)) => Arc::new(Event::from(Evidence::clone(last))),
+            (None, None) => return Err("a candidate with neither trigger nor evidence"),
+        };
+        Ok(Candidate {
+            key: s.key,
+            window_start: s.window_start,
+            start: s.start,
+            end: s.end,
+            evidence: s.evidence,
+            trigger,
+            count: s.count,
+            values: s.values,
+            note: s.note,
+        })
+    }
 }
 
 /// Read-only context detectors may consult.
@@ -211,7 +253,8 @@ fn single(ev: &Arc<Event>) -> Candidate {
         window_start: ev.time,
         start: ev.time,
         end: ev.time,
-        evidence: vec![ev.clone()],
+        evidence: vec![ev.evidence()],
+        trigger: ev.clone(),
         count: 1,
         values: Vec::new(),
         note: format!("{} by {}", ev.action.name, ev.actor.id),

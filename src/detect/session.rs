@@ -153,7 +153,8 @@ impl SessionState {
                 window_start: start,
                 start,
                 end: ev.time,
-                evidence: vec![s.first.clone(), ev],
+                evidence: vec![s.first.evidence(), ev.evidence()],
+                trigger: ev,
                 count: 2,
                 values: Vec::new(),
             });
