@@ -274,12 +274,19 @@ impl KeyWindow {
     /// Count `ev` for `value` (its slot keeps the latest event in the total order).
     fn add_value(&mut self, value: &str, ev: &Arc<Event>, cap: usize) {
         if let Some(s) = self.values.iter_mut().find(|s| s.value == value) {
+            // the slot's event is its latest in the total order, so its time is `last`: only a
+            // tie needs the event itself (and its cache miss)
+            let later = match ev.time.cmp(&s.last) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => ev.order_key() > s.ev.order_key(),
+            };
+            if later {
+                s.ev = ev.evidence();
+            }
             s.events += 1;
             s.first = s.first.min(ev.time);
             s.last = s.last.max(ev.time);
-            if ev.order_key() > s.ev.order_key() {
-                s.ev = ev.evidence();
-            }
             return;
         }
         if self.values.len() >= cap {
@@ -510,6 +517,35 @@ mod tests {
             c.start,
             t - 10 * MINUTE,
             "the window's start: its value began earlier"
+        );
+    }
+
+    #[test]
+    fn a_value_keeps_its_latest_event_in_the_total_order_whatever_the_arrival() {
+        let d = spec(VALUES);
+        let mut s = CountState::new(100);
+        let slot_offset = |s: &CountState| {
+            let w = s.keys.get("cloudtrail\u{1f}K").unwrap();
+            w.values[0].ev.pos.offset
+        };
+        // arrival: t=1m at offset 5, then a late t=0 (offset 9), then t=1m at offsets 3 and 7
+        feed(&d, &mut s, &[ev(MINUTE, "K", "192.0.2.1", 5)]);
+        feed(&d, &mut s, &[ev(0, "K", "192.0.2.1", 9)]);
+        assert_eq!(slot_offset(&s), 5, "an earlier time never replaces it");
+        feed(&d, &mut s, &[ev(MINUTE, "K", "192.0.2.1", 3)]);
+        assert_eq!(slot_offset(&s), 5, "a tie goes to the later input position");
+        feed(&d, &mut s, &[ev(MINUTE, "K", "192.0.2.1", 7)]);
+        assert_eq!(slot_offset(&s), 7);
+        feed(&d, &mut s, &[ev(2 * MINUTE, "K", "192.0.2.1", 1)]);
+        assert_eq!(
+            slot_offset(&s),
+            1,
+            "a later time wins whatever its position"
+        );
+        let w = s.keys.get("cloudtrail\u{1f}K").unwrap();
+        assert_eq!(
+            (w.values[0].first, w.values[0].last, w.values[0].events),
+            (0, 2 * MINUTE, 5)
         );
     }
 
