@@ -94,9 +94,11 @@ fn mock_cluster_findings_offsets_and_a_pattern_across_a_restart() {
     kafka_config(d, "m", &brokers, "bypassd-mock", "state");
     let p = producer(&brokers);
 
-    let mut lines = keys(0..50);
-    // key 50: two records now, the third after the restart
-    let spanning = shared_key(50, 1);
+    // 1,200 records waiting before the daemon starts: batches of many chunks per partition,
+    // decoded by two threads in turn and correlated in offset order
+    let mut lines = keys(0..400);
+    // key 400: two records now, the third after the restart
+    let spanning = shared_key(400, 1);
     lines.extend(spanning[..2].iter().cloned());
     produce(&p, "audit", &lines);
     let daemon = Daemon::start(d, "m");
@@ -109,7 +111,7 @@ fn mock_cluster_findings_offsets_and_a_pattern_across_a_restart() {
     assert_eq!(code, Some(0), "clean exit");
 
     let mut more = vec![spanning[2].clone()];
-    more.extend(keys(51..80));
+    more.extend(keys(401..430));
     produce(&p, "audit", &more);
     lines.extend(more);
     let want = replay_lines(d, &lines);

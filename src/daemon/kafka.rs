@@ -33,7 +33,7 @@ use super::publish::Publisher;
 use super::shard::Shard;
 use super::Shared;
 use crate::config::{KafkaSource, Source};
-use crate::decode::{DecodeError, Decoder, InputError, Reason, Record};
+use crate::decode::{DecodeError, Decoder, InputError, Reason};
 use crate::event::{Millis, Origin};
 use crate::replay::{Batch, DecodeOptions};
 use crate::telemetry::metrics;
@@ -519,19 +519,22 @@ const BATCH: usize = 2048;
 /// Messages decoded per hand-over from the decode thread to the engine.
 const CHUNK: usize = 128;
 
+/// A message as a batch holds it: (payload, offset).
+type Msg<'a> = (Option<&'a [u8]>, i64);
+
 /// One partition's messages of a batch: (payload, offset), in offset order.
 struct Job<'a> {
     partition: i32,
     /// the next offset this batch takes (lower ones were processed already)
     upto: i64,
     part: &'a mut Part,
-    msgs: Vec<(Option<&'a [u8]>, i64)>,
+    msgs: Vec<Msg<'a>>,
     errors: Vec<InputError>,
 }
 
 /// Decode and correlate a batch. librdkafka hands out long runs of one partition, so the work is
-/// split by stage, not by partition: one thread decodes (each partition's decoder, in offset
-/// order) while this one pushes the decoded records into the partitions' engines, a chunk
+/// split by stage and by chunk, not by partition: two threads decode alternate chunks while this
+/// one pushes the decoded records into the partitions' engines in offset order, a chunk or two
 /// behind. A small batch (a quiet topic) is done here alone.
 fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
     let total: usize = jobs.iter().map(|j| j.msgs.len()).sum();
@@ -558,9 +561,14 @@ fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
         }
         return;
     }
-    let mut decode_side = Vec::new();
+    // the chunks in order: (job, its messages); chunk k is decoded by thread k % 2, each with
+    // its own decoders (a decoder's remembered format is only a hint: the same records come
+    // out whichever decodes them), and pushed in order
+    let mut units: Vec<(usize, &[Msg])> = Vec::new();
     let mut engine_side = Vec::new();
-    for j in jobs.iter_mut() {
+    let mut decoders: [Vec<(Decoder, Arc<str>, i32)>; 2] = [Vec::new(), Vec::new()];
+    for (i, j) in jobs.iter_mut().enumerate() {
+        units.extend(j.msgs.chunks(CHUNK).map(|c| (i, c)));
         let Part {
             topic,
             shard,
@@ -568,34 +576,40 @@ fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
             decoder,
             ..
         } = &mut *j.part;
-        decode_side.push((decoder, &*topic, j.partition, &j.msgs, &mut j.errors));
-        engine_side.push((shard, next));
+        for d in &mut decoders {
+            d.push((decoder.clone(), topic.clone(), j.partition));
+        }
+        engine_side.push((shard, next, &mut j.errors));
     }
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Record>, i64)>(4);
-        s.spawn(move || {
-            for (i, (decoder, topic, partition, msgs, errors)) in
-                decode_side.into_iter().enumerate()
-            {
-                for chunk in msgs.chunks(CHUNK) {
+        let mut rxs = Vec::with_capacity(2);
+        for (t, mut decoders) in decoders.into_iter().enumerate() {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+            rxs.push(rx);
+            let units = &units;
+            s.spawn(move || {
+                for &(i, chunk) in units.iter().skip(t).step_by(2) {
+                    let (decoder, topic, partition) = &mut decoders[i];
                     let mut batch = Batch::default();
                     for &m in chunk {
-                        decode_one(dec, decoder, topic, partition, m, max_bytes, &mut batch);
+                        decode_one(dec, decoder, topic, *partition, m, max_bytes, &mut batch);
                     }
-                    errors.append(&mut batch.errors);
-                    let next = chunk.last().map_or(-1, |m| m.1 + 1);
-                    if tx.send((i, batch.records, next)).is_err() {
+                    if tx.send(batch).is_err() {
                         return;
                     }
                 }
-            }
-        });
-        for (i, records, next) in rx {
-            let (shard, n) = &mut engine_side[i];
-            for r in records {
+            });
+        }
+        for (k, &(i, chunk)) in units.iter().enumerate() {
+            let Ok(mut batch) = rxs[k % 2].recv() else {
+                return;
+            };
+            let (shard, n, errors) = &mut engine_side[i];
+            for r in batch.records.drain(..) {
                 shard.push(r);
             }
-            **n = next;
+            errors.append(&mut batch.errors);
+            **n = chunk.last().map_or(**n, |m| m.1 + 1);
         }
     });
 }
@@ -606,7 +620,7 @@ fn decode_one(
     decoder: &mut Decoder,
     topic: &Arc<str>,
     partition: i32,
-    (payload, offset): (Option<&[u8]>, i64),
+    (payload, offset): Msg,
     max_bytes: usize,
     batch: &mut Batch,
 ) {
