@@ -161,13 +161,12 @@ fn finish(mut ev: Event, inventory: &Inventory) -> Record {
     Record::Event(Arc::new(ev))
 }
 
-/// Decodes the records of one stream (a file, a Kafka partition). It remembers the format of
-/// the last record, so a stream of one format is decoded without sniffing each line; sniffing
-/// happens on the first record and whenever the remembered format does not fit.
+/// Decodes records (of a file, a Kafka partition). Each record's format is decided by the record
+/// alone (sniffed, unless forced): a record that looks like two formats decodes the same whatever
+/// came before it, so splitting a stream between threads or into batches changes nothing.
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
     forced: Option<Format>,
-    last: Option<Format>,
     inventory: Arc<Inventory>,
     mappings: Arc<Mappings>,
 }
@@ -210,11 +209,6 @@ impl Decoder {
                 return mapping::decode(m, &v, origin).map(|ev| finish(ev, &self.inventory));
             }
         }
-        if let Some(f) = self.last {
-            if detect::looks_like(f, text) {
-                return self.decode_as(f, text, origin);
-            }
-        }
         let format = match detect::sniff(text) {
             Some(f) => f,
             None if detect::is_cloudtrail_digest(text) => {
@@ -222,11 +216,7 @@ impl Decoder {
             }
             None => return Err(unrecognised(text)),
         };
-        let r = self.decode_as(format, text, origin)?;
-        if format != Format::Approval {
-            self.last = Some(format);
-        }
-        Ok(r)
+        self.decode_as(format, text, origin)
     }
 
     fn decode_as(&self, format: Format, text: &str, origin: Origin) -> Result<Record, DecodeError> {
@@ -276,4 +266,31 @@ fn unrecognised(text: &str) -> DecodeError {
             known.join(", ")
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record that looks like two formats decodes as the first of them in the sniffing order,
+    /// whatever the stream decoded before it: a stream split between threads, or cut into
+    /// batches where a poll happened to end, gives the same events.
+    #[test]
+    fn a_record_decodes_the_same_whatever_came_before_it() {
+        let okta = r#"{"uuid":"u1","published":"2026-03-02T09:00:00.000Z","eventType":"user.session.start","actor":{"id":"00u1","type":"User","alternateId":"dana@corp.example"},"client":{"ipAddress":"203.0.113.50"},"outcome":{"result":"SUCCESS"}}"#;
+        let both = r#"{"uuid":"u2","published":"2026-03-02T09:01:00.000Z","eventType":"user.session.start","eventVersion":"1.08","eventTime":"2026-03-02T09:01:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","sourceIPAddress":"198.51.100.7","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/x","accessKeyId":"AKIAEXAMPLE0000001"},"actor":{"id":"00u1","type":"User","alternateId":"dana@corp.example"},"client":{"ipAddress":"203.0.113.50"},"outcome":{"result":"SUCCESS"}}"#;
+        let format = |r: Result<Record, DecodeError>| match r {
+            Ok(Record::Event(ev)) => ev.format,
+            other => panic!("not an event: {other:?}"),
+        };
+        let fresh = format(Decoder::default().decode(both, fixtures::origin()));
+        let mut after_okta = Decoder::default();
+        assert_eq!(
+            format(after_okta.decode(okta, fixtures::origin())),
+            Format::Okta
+        );
+        let after = format(after_okta.decode(both, fixtures::origin()));
+        assert_eq!(after, fresh, "the format depends on the record only");
+        assert_eq!(fresh, detect::sniff(both).unwrap());
+    }
 }
