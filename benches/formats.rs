@@ -48,7 +48,7 @@ fn bench_one(c: &mut Criterion, name: &str, lines: &[String], mappings: Arc<Mapp
     g.throughput(Throughput::Elements(lines.len() as u64));
     g.bench_function(name, |b| {
         b.iter(|| {
-            let mut dec = Decoder::new(None).with_mappings(mappings.clone());
+            let dec = Decoder::new(None).with_mappings(mappings.clone());
             let mut n = 0usize;
             for l in lines {
                 if let Ok(Record::Event(_)) = dec.decode(l, origin.clone()) {

@@ -43,7 +43,7 @@ fn decode(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N));
     g.bench_function("cloudtrail_lines", |b| {
         b.iter(|| {
-            let mut dec = Decoder::new(None);
+            let dec = Decoder::new(None);
             let mut n = 0;
             for (i, l) in lines.iter().enumerate() {
                 if let Ok(Record::Event(_)) = dec.decode(l, origin(&path, i)) {
@@ -56,7 +56,7 @@ fn decode(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("cloudtrail_bytes", |b| {
         b.iter(|| {
-            let mut dec = Decoder::new(None);
+            let dec = Decoder::new(None);
             for (i, l) in lines.iter().enumerate() {
                 let _ = dec.decode(l, origin(&path, i));
             }
@@ -68,7 +68,7 @@ fn decode(c: &mut Criterion) {
 fn detect(c: &mut Criterion) {
     let lines = lines();
     let path: Arc<str> = Arc::from("bench.jsonl");
-    let mut dec = Decoder::new(None);
+    let dec = Decoder::new(None);
     let events: Vec<_> = lines
         .iter()
         .enumerate()

@@ -771,7 +771,9 @@ pub struct Event {
 }
 
 /// The evidence of an event, made once however many detectors keep it. A copy of the event
-/// starts without it (the copy may be changed), and it takes no part in comparisons.
+/// starts without it (the copy may be changed), and it takes no part in comparisons. An event is
+/// not changed once a detector has seen it (decoding and enrichment come first), so the evidence
+/// never goes stale.
 #[derive(Default)]
 struct KeptOnce(std::sync::OnceLock<crate::evidence::Ev>);
 
@@ -881,9 +883,7 @@ impl Event {
     /// (which only decides between files of one daemon source that tie on both). It depends only
     /// on the input, never on which thread decoded a record first.
     pub fn order(&self, other: &Event) -> std::cmp::Ordering {
-        (self.time, self.pos)
-            .cmp(&(other.time, other.pos))
-            .then_with(|| self.origin.cmp(&other.origin))
+        self.order_key().cmp(&other.order_key())
     }
 
     /// Who is behind the event, as people name them: the actor's name (an assumed role's session

@@ -224,7 +224,7 @@ impl DecodeOptions {
     /// Decode one line (a record, or a wrapper of records on one line) into `b`. `input` is the
     /// input's rank (replay: its place in the fixed input order; 0 for a tailed file); see
     /// [`Pos`] for the order it gives.
-    pub fn one(&self, dec: &mut Decoder, b: &mut Batch, bytes: &[u8], origin: Origin, input: u32) {
+    pub fn one(&self, dec: &Decoder, b: &mut Batch, bytes: &[u8], origin: Origin, input: u32) {
         let pos = Pos {
             input,
             ..Pos::of(&origin)
@@ -232,7 +232,7 @@ impl DecodeOptions {
         self.one_at(dec, b, bytes, origin, pos);
     }
 
-    fn one_at(&self, dec: &mut Decoder, b: &mut Batch, bytes: &[u8], origin: Origin, pos: Pos) {
+    fn one_at(&self, dec: &Decoder, b: &mut Batch, bytes: &[u8], origin: Origin, pos: Pos) {
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -313,7 +313,7 @@ impl DecodeOptions {
             } => {
                 b.bytes = data.len() as u64;
                 b.records.reserve(data.len() / 512);
-                let mut dec = Decoder::new(self.format)
+                let dec = Decoder::new(self.format)
                     .with_inventory(self.inventory.clone())
                     .with_mappings(self.mappings.clone());
                 let mut start = 0usize;
@@ -338,7 +338,7 @@ impl DecodeOptions {
                                 error: DecodeError::line_too_long(self.max_line),
                             });
                         } else {
-                            self.one(&mut dec, &mut b, raw, origin, input);
+                            self.one(&dec, &mut b, raw, origin, input);
                         }
                     }
                     start = end + 1;
@@ -364,7 +364,7 @@ impl DecodeOptions {
         truncated: Option<String>,
         input: u32,
     ) {
-        let mut dec = Decoder::new(self.format)
+        let dec = Decoder::new(self.format)
             .with_inventory(self.inventory.clone())
             .with_mappings(self.mappings.clone());
         let mut line = 1u64;
@@ -379,7 +379,7 @@ impl DecodeOptions {
             }
         };
         walk(data, truncated.as_deref(), &mut |item| match item {
-            Item::Record { at, text } => self.one(&mut dec, b, text, origin_at(at), input),
+            Item::Record { at, text } => self.one(&dec, b, text, origin_at(at), input),
             Item::Error {
                 at,
                 reason,

@@ -123,8 +123,8 @@ fn reload_keeps_unchanged_detectors_and_restarts_changed_ones() {
         )
     };
     let dec = DecodeOptions::default();
-    let mut d = dec.decoder();
-    let mut push = |e: &mut Engine, ip: &str, min: u32, out: &mut Vec<String>| {
+    let d = dec.decoder();
+    let push = |e: &mut Engine, ip: &str, min: u32, out: &mut Vec<String>| {
         let origin = bypassd::event::Origin::unknown();
         let Record::Event(ev) = d.decode(&line(ip, min), origin).unwrap() else {
             panic!("not an event")

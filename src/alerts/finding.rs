@@ -38,7 +38,7 @@ pub struct Finding {
     pub metadata: Metadata,
     pub finding_info: FindingInfo,
     pub actor: OcsfActor,
-    pub evidences: Vec<Evidence>,
+    pub evidences: Vec<Artifact>,
     pub unmapped: Unmapped,
 }
 
@@ -106,20 +106,16 @@ pub struct Account {
 /// straight from the detectors' evidence: an alert storm raises millions, and copying every field
 /// into an owned record first cost more than writing it.
 #[derive(Debug, Clone)]
-pub struct Evidence(Ev);
+pub struct Artifact(Ev);
 
-impl Evidence {
-    pub fn event(&self) -> &crate::evidence::Evidence {
+impl std::ops::Deref for Artifact {
+    type Target = crate::evidence::Evidence;
+    fn deref(&self) -> &crate::evidence::Evidence {
         &self.0
-    }
-
-    /// The logged source when it is not an address (`lambda.amazonaws.com`).
-    pub fn src_name(&self) -> Option<&str> {
-        self.0.source_name()
     }
 }
 
-impl Serialize for Evidence {
+impl Serialize for Artifact {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let ev = &*self.0;
         View {
@@ -345,7 +341,8 @@ fn user(ev: &crate::evidence::Evidence) -> OcsfUser {
 }
 
 impl Finding {
-    /// Build the finding; `context` is the business context of the triggering (last) event.
+    /// Build the finding; `context` is the business context of the event that raised it
+    /// (`c.trigger`).
     pub fn new(spec: &Detector, c: Candidate, context: BusinessContext) -> Finding {
         let last = c.evidence.last().expect("a candidate has evidence");
         let uid = finding_uid(&spec.id, &c.key, c.window_start);
@@ -404,7 +401,7 @@ impl Finding {
                 related_events_count: c.count,
             },
             actor: OcsfActor { user: user(last) },
-            evidences: c.evidence.iter().cloned().map(Evidence).collect(),
+            evidences: c.evidence.iter().cloned().map(Artifact).collect(),
             unmapped: Unmapped {
                 detector: spec.shown.id.clone(),
                 family: spec.family.name(),

@@ -67,7 +67,7 @@ pub fn run(shared: &Arc<Shared>, source: &Source, f: &FileSource) -> Result<(), 
                         offset,
                     };
                     if !text.iter().all(u8::is_ascii_whitespace) {
-                        dec_opts.one(&mut decoder, &mut batch, text, origin, 0);
+                        dec_opts.one(&decoder, &mut batch, text, origin, 0);
                     }
                     for r in batch.records.drain(..) {
                         shard.push(r);

@@ -516,7 +516,7 @@ fn consume(
 
 /// Messages taken from the consumer per loop at most.
 const BATCH: usize = 2048;
-/// Messages decoded per hand-over from the decode thread to the engine.
+/// Messages decoded per hand-over from a decode thread to the engine.
 const CHUNK: usize = 128;
 
 /// A message as a batch holds it: (payload, offset).
@@ -545,7 +545,7 @@ fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
             for &m in &j.msgs {
                 decode_one(
                     dec,
-                    &mut part.decoder,
+                    &part.decoder,
                     &part.topic,
                     j.partition,
                     m,
@@ -561,12 +561,11 @@ fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
         }
         return;
     }
-    // the chunks in order: (job, its messages); chunk k is decoded by thread k % 2, each with
-    // its own decoders (a decoder's remembered format is only a hint: the same records come
-    // out whichever decodes them), and pushed in order
+    // the chunks in order: (job, its messages); chunk k is decoded by thread k % 2 (a record
+    // decodes the same whichever thread and chunk it falls in) and pushed in order
     let mut units: Vec<(usize, &[Msg])> = Vec::new();
     let mut engine_side = Vec::new();
-    let mut decoders: [Vec<(Decoder, Arc<str>, i32)>; 2] = [Vec::new(), Vec::new()];
+    let mut decoders: Vec<(&Decoder, &Arc<str>, i32)> = Vec::new();
     for (i, j) in jobs.iter_mut().enumerate() {
         units.extend(j.msgs.chunks(CHUNK).map(|c| (i, c)));
         let Part {
@@ -576,23 +575,21 @@ fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
             decoder,
             ..
         } = &mut *j.part;
-        for d in &mut decoders {
-            d.push((decoder.clone(), topic.clone(), j.partition));
-        }
+        decoders.push((&*decoder, &*topic, j.partition));
         engine_side.push((shard, next, &mut j.errors));
     }
     std::thread::scope(|s| {
         let mut rxs = Vec::with_capacity(2);
-        for (t, mut decoders) in decoders.into_iter().enumerate() {
+        for t in 0..2 {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
             rxs.push(rx);
-            let units = &units;
+            let (units, decoders) = (&units, &decoders);
             s.spawn(move || {
                 for &(i, chunk) in units.iter().skip(t).step_by(2) {
-                    let (decoder, topic, partition) = &mut decoders[i];
+                    let (decoder, topic, partition) = decoders[i];
                     let mut batch = Batch::default();
                     for &m in chunk {
-                        decode_one(dec, decoder, topic, *partition, m, max_bytes, &mut batch);
+                        decode_one(dec, decoder, topic, partition, m, max_bytes, &mut batch);
                     }
                     if tx.send(batch).is_err() {
                         return;
@@ -617,7 +614,7 @@ fn run_jobs(jobs: &mut [Job], dec: &DecodeOptions, max_bytes: usize) {
 /// Decode one message of `partition` into `batch` (records, or an error naming its offset).
 fn decode_one(
     dec: &DecodeOptions,
-    decoder: &mut Decoder,
+    decoder: &Decoder,
     topic: &Arc<str>,
     partition: i32,
     (payload, offset): Msg,

@@ -195,7 +195,7 @@ impl Decoder {
     }
 
     /// Decode one JSON record. Context records (`"kind": ...`) are recognised whatever the format.
-    pub fn decode(&mut self, text: &str, origin: Origin) -> Result<Record, DecodeError> {
+    pub fn decode(&self, text: &str, origin: Origin) -> Result<Record, DecodeError> {
         if let Some(f) = self.forced {
             return match self.decode_as(f, text, origin.clone()) {
                 Err(_) if detect::sniff(text) == Some(Format::Approval) => {
@@ -284,7 +284,7 @@ mod tests {
             other => panic!("not an event: {other:?}"),
         };
         let fresh = format(Decoder::default().decode(both, fixtures::origin()));
-        let mut after_okta = Decoder::default();
+        let after_okta = Decoder::default();
         assert_eq!(
             format(after_okta.decode(okta, fixtures::origin())),
             Format::Okta

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::context::ApprovalStore;
 use crate::event::{Event, Millis, Str};
-use crate::evidence::{Ev, Evidence};
+use crate::evidence::Ev;
 use crate::inventory::Inventory;
 use field::Resolved;
 use spec::{Detector, Kind};
@@ -50,14 +50,16 @@ pub struct Candidate {
     pub note: String,
 }
 
-/// A candidate as snapshots stored it before it had a trigger: the last evidence event was it.
+/// A candidate as snapshots store it. Evidence is stored in the event's shape, so it is read as
+/// events: a snapshot from before candidates had a trigger stored whole events, and its last
+/// evidence event, context included, was the trigger.
 #[derive(serde::Deserialize)]
 struct SavedCandidate {
     key: Str,
     window_start: Millis,
     start: Millis,
     end: Millis,
-    evidence: Vec<Ev>,
+    evidence: Vec<Arc<Event>>,
     trigger: Option<Arc<Event>>,
     count: u64,
     values: Vec<Str>,
@@ -70,7 +72,7 @@ impl TryFrom<SavedCandidate> for Candidate {
     fn try_from(s: SavedCandidate) -> Result<Candidate, &'static str> {
         let trigger = match (s.trigger, s.evidence.last()) {
             (Some(t), _) => t,
-            (None, Some(last)) => Arc::new(Event::from(Evidence::clone(last))),
+            (None, Some(last)) => last.clone(),
             (None, None) => return Err("a candidate with neither trigger nor evidence"),
         };
         Ok(Candidate {
@@ -78,7 +80,7 @@ impl TryFrom<SavedCandidate> for Candidate {
             window_start: s.window_start,
             start: s.start,
             end: s.end,
-            evidence: s.evidence,
+            evidence: s.evidence.iter().map(|e| e.evidence()).collect(),
             trigger,
             count: s.count,
             values: s.values,

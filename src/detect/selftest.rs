@@ -47,7 +47,7 @@ pub fn findings_for(d: &Arc<Detector>, t: &TestCase) -> Result<usize, String> {
         Engine::new(std::slice::from_ref(d), DEFAULT_LATENESS).with_inventory(inventory.clone());
     let mut out = Vec::new();
     let name: Arc<str> = Arc::from(t.name.as_str());
-    let mut decoder = Decoder::new(None).with_inventory(inventory);
+    let decoder = Decoder::new(None).with_inventory(inventory);
     for (i, v) in t.events.iter().enumerate() {
         let json = serde_json::to_string(v).map_err(|e| format!("event {i}: {e}"))?;
         let origin = Origin::Inline {

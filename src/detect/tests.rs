@@ -19,7 +19,7 @@ fn run(id: &str, inventory: &str, records: &[String]) -> Vec<Finding> {
     assert_eq!(detectors.len(), 1, "{id}");
     let inv = Arc::new(Inventory::parse("inv.yaml", inventory).unwrap());
     let mut engine = Engine::new(&detectors, DEFAULT_LATENESS).with_inventory(inv.clone());
-    let mut decoder = Decoder::new(None).with_inventory(inv);
+    let decoder = Decoder::new(None).with_inventory(inv);
     let mut out = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let origin = Origin::Inline {
@@ -219,4 +219,59 @@ fn list_fields_match_any_element() {
     let f = run("break-glass-unapproved", "", &[k8s.to_string()]);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].unmapped.context.break_glass, Some("system_masters"));
+}
+
+/// `except` and the business context are decided on the event that raised the candidate, not on
+/// the last evidence event shown: with more values than `max_evidence` (10), the evidence is the
+/// oldest ten, and the eleventh bucket comes the day after the exception expired.
+#[test]
+fn except_is_decided_on_the_event_that_raised_the_finding() {
+    let inv = "exceptions:\n  - {id: etl-key, credentials: [AKIAEXAMPLEETL000001], owner: data-eng, expires: 2026-03-02, last_review: 2026-03-01, review_every: 180d, ticket: RISK-118}\n";
+    let use_bucket = |t: &str, b: usize| {
+        format!(
+            r#"{{"eventVersion":"1.08","eventTime":"{t}","eventSource":"s3.amazonaws.com","eventName":"ListObjects","sourceIPAddress":"198.51.100.7","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/svc-etl","userName":"svc-etl","accessKeyId":"AKIAEXAMPLEETL000001"}},"requestParameters":{{"bucketName":"bucket-{b:02}"}}}}"#
+        )
+    };
+    let mut records: Vec<String> = (0..10)
+        .map(|b| use_bucket(&format!("2026-03-02T23:{:02}:00Z", 10 + b * 3), b))
+        .collect();
+    // ten buckets while the exception is healthy: nothing
+    assert!(run("standing-token-fanout", inv, &records).is_empty());
+    records.push(use_bucket("2026-03-03T00:05:00Z", 10));
+    let f = run("standing-token-fanout", inv, &records);
+    assert_eq!(f.len(), 1, "the eleventh bucket, after the expiry, raises");
+    let x = f[0]
+        .unmapped
+        .context
+        .exception
+        .as_ref()
+        .expect("the exception");
+    assert_eq!(x.status, ["expired"]);
+    assert_eq!(
+        f[0].evidences.len(),
+        10,
+        "the evidence is the oldest ten buckets"
+    );
+}
+
+/// A snapshot saved before candidates carried their trigger stored whole events as evidence; the
+/// last one, context included, is the trigger.
+#[test]
+fn a_saved_candidate_without_a_trigger_takes_its_last_evidence_event_whole() {
+    use crate::event::{Event, Format};
+    let mut ev = Event::new(5, Format::Cloudtrail, Origin::unknown());
+    ev.actor.id = "arn:aws:iam::1:user/a".into();
+    ev.context.exception = Some("etl-key".into());
+    let old = serde_json::json!({
+        "key": "k", "window_start": 1, "start": 1, "end": 5,
+        "evidence": [ev], "count": 1, "values": [], "note": "n",
+    });
+    let c: crate::detect::Candidate = serde_json::from_value(old).unwrap();
+    assert_eq!(c.trigger.context.exception.as_deref(), Some("etl-key"));
+    assert_eq!(*c.evidence[0], crate::evidence::Evidence::of(&ev));
+    // and a candidate saved now reads back the same
+    let again: crate::detect::Candidate =
+        serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+    assert_eq!(again.trigger.context.exception.as_deref(), Some("etl-key"));
+    assert_eq!(again.evidence[0], c.evidence[0]);
 }

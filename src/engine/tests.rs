@@ -68,7 +68,7 @@ fn out_of_order_events_within_lateness_are_reordered() {
     );
     assert_eq!(f.end_time, T0 + 240 * SECOND);
     assert_eq!(f.unmapped.distinct_values.len(), 3);
-    let times: Vec<Millis> = f.evidences.iter().map(|x| x.event().time).collect();
+    let times: Vec<Millis> = f.evidences.iter().map(|x| x.time).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 }
 
@@ -110,7 +110,7 @@ fn a_full_reorder_buffer_sends_its_oldest_on_early_and_counts_it() {
     assert_eq!(small.stats().late, 0, "early is not late");
     assert_eq!(keys(&got), keys(&want));
     for f in &got {
-        let times: Vec<Millis> = f.evidences.iter().map(|x| x.event().time).collect();
+        let times: Vec<Millis> = f.evidences.iter().map(|x| x.time).collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     }
 }
@@ -428,7 +428,7 @@ fn single_match_detector_and_network_derivation() {
         ],
     );
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].evidences[0].src_name(), Some("AWS Internal"));
+    assert_eq!(out[0].evidences[0].source_name(), Some("AWS Internal"));
 }
 
 #[test]

@@ -203,7 +203,7 @@ pub fn first_event_time(path: &Path, decoder: &Decoder) -> Option<Millis> {
     };
     let mut head = Vec::new();
     let _ = fill(&mut *r, &mut head, PEEK);
-    let mut dec = decoder.clone();
+    let dec = decoder;
     let origin = Origin::Inline {
         test: Arc::from("peek"),
         index: 0,

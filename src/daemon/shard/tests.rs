@@ -29,7 +29,7 @@ fn shared(dir: &Path) -> Arc<Shared> {
 }
 
 fn feed(shard: &mut Shard, lines: &[String]) {
-    let mut d = Decoder::new(None);
+    let d = Decoder::new(None);
     for l in lines {
         shard.push(d.decode(l, Origin::unknown()).unwrap());
     }

@@ -363,7 +363,7 @@ fn stages_of_one_request_share_a_dedup_key() {
     assert_eq!(b.action.outcome, Outcome::Success);
     // the provisional stage is skipped (counted); the complete one is the event
     assert!(a.partial && !b.partial);
-    let mut d = crate::decode::Decoder::new(None);
+    let d = crate::decode::Decoder::new(None);
     assert!(matches!(
         d.decode(&received, origin()),
         Ok(crate::decode::Record::Skipped(
@@ -498,7 +498,7 @@ fn missing_and_invalid_required_fields_name_the_field() {
 
 #[test]
 fn realistic_record_is_sniffed_and_decoded_by_the_decoder() {
-    let mut d = crate::decode::Decoder::new(None);
+    let d = crate::decode::Decoder::new(None);
     match d.decode(BOUND_SA, origin()).unwrap() {
         crate::decode::Record::Event(ev) => assert_eq!(ev.format, Format::Kubernetes),
         other => panic!("{other:?}"),

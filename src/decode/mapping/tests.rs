@@ -13,7 +13,7 @@ fn decoder() -> Decoder {
 }
 
 fn events() -> Vec<Event> {
-    let mut d = decoder();
+    let d = decoder();
     LOG.lines()
         .map(|l| match d.decode(l, origin()).unwrap() {
             Record::Event(e) => (*e).clone(),
@@ -62,7 +62,7 @@ fn worked_example_lands_every_field() {
 
 #[test]
 fn records_that_do_not_match_the_rules_are_left_to_the_built_in_formats() {
-    let mut d = decoder();
+    let d = decoder();
     let other = r#"{"service":"billing","audit_version":2,"ts":"04/03/2026 09:15:02","event":"x","user":{"id":"u"}}"#;
     let err = d.decode(other, origin()).unwrap_err();
     assert_eq!(err.reason, Reason::UnknownFormat);
@@ -74,7 +74,7 @@ fn records_that_do_not_match_the_rules_are_left_to_the_built_in_formats() {
 
 #[test]
 fn missing_time_or_actor_and_bad_time_are_clear_errors() {
-    let mut d = decoder();
+    let d = decoder();
     let no_time = r#"{"service":"acme-deploy","audit_version":2,"event":"x","user":{"id":"u"}}"#;
     let e = d.decode(no_time, origin()).unwrap_err();
     assert_eq!(e.reason, Reason::MissingField);
@@ -92,7 +92,7 @@ fn missing_time_or_actor_and_bad_time_are_clear_errors() {
 #[test]
 fn forced_mapping_ignores_the_rules() {
     let m = Arc::new(Mappings::parse("acme.yaml", FILE).unwrap());
-    let mut d = Decoder::new(Some(Format::Mapped("acme-deploy"))).with_mappings(m);
+    let d = Decoder::new(Some(Format::Mapped("acme-deploy"))).with_mappings(m);
     let r = r#"{"ts":"04/03/2026 09:15:02","event":"x","user":{"id":"u"}}"#;
     assert!(matches!(d.decode(r, origin()), Ok(Record::Event(_))));
 }
@@ -167,7 +167,7 @@ formats:
     fields: {actor.id: u, action.name: a}
 "#;
     let m = Arc::new(Mappings::parse("m.yaml", file).unwrap());
-    let mut d = Decoder::new(None).with_mappings(m);
+    let d = Decoder::new(None).with_mappings(m);
     for t in [
         "1772424306",
         "1772424306000",

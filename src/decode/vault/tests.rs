@@ -96,7 +96,7 @@ fn approle_service_reads_a_secret() {
     assert_eq!(ev2.actor, ev.actor);
     // the request entry is provisional: skipped (counted), the response is the event
     assert!(ev.partial && !ev2.partial);
-    let mut d = crate::decode::Decoder::new(None);
+    let d = crate::decode::Decoder::new(None);
     assert!(matches!(
         d.decode(APPROLE_READ, origin()),
         Ok(crate::decode::Record::Skipped("vault_request_entry"))
