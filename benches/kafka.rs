@@ -142,6 +142,8 @@ fn main() {
         return;
     };
     let secs = (last - first).as_secs_f64().max(1e-3);
+    // the daemon publishes its event counts at most once a second
+    std::thread::sleep(Duration::from_millis(1500));
     let events = metric(&addr, "bypassd_decode_events_total", SOURCE);
     println!(
         "consumed and correlated {n} records in {secs:.1} s after the first: {:.0} records/s ({events} events)",
