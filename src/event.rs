@@ -473,7 +473,7 @@ impl Credential {
 /// parses as an address (`lambda.amazonaws.com`, `AWS Internal` and `08.1.250.216` do not).
 /// What only some vendors add about the address (ASN, geography, device) is boxed apart
 /// ([`SourceVendor`], read through the accessors): most records carry none of it, and every
-/// event an evidence sample or the reorder buffer keeps pays for the fields it has inline. The
+/// event the reorder buffer or a deadline queue holds pays for the fields it has inline. The
 /// serialised form is flat, as before.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(from = "SourceRepr<Str, Ua>")]
@@ -610,8 +610,8 @@ impl Source {
 }
 
 /// A user agent. One client sends the same long string (100-250 bytes) with every call, so
-/// each decode thread keeps the agents it saw lately and events share them: an event kept as
-/// evidence or held for ordering does not carry its own copy.
+/// each decode thread keeps the agents it saw lately and events share them: neither an event held
+/// for ordering nor the evidence kept of it carries its own copy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Ua(Arc<str>);
 

@@ -3,7 +3,8 @@
 //! allocations (about 400 bytes) instead of the whole [`Event`] (768 bytes plus its long strings).
 //!
 //! Windows hold one evidence event per distinct value for as long as the value stays in the
-//! window, so this is most of a tracked key's memory. Decisions that need the whole event (the
+//! window: over 1M keys, about 400 of a tracked key's 1.4 KB (the rest is the detectors' own
+//! per-key state). Decisions that need the whole event (the
 //! detector's `except`, the business context) are taken on the event that raised the finding,
 //! which the engine still holds.
 
